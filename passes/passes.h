@@ -1,0 +1,41 @@
+/*
+ * passes.h — every pass of dlcc, one line each on what it needs and does. The order in which
+ * they run is in passes/pipeline.c.
+ */
+#ifndef DLCC_PASSES_H
+#define DLCC_PASSES_H
+
+#include "ir/ir.h"
+
+typedef struct {
+	const char *loss;      /* "cross_entropy", "mse", "none" */
+	const char *optimizer; /* "sgd", "momentum", "adam", "adamw" */
+	double lr, momentum, dampening, weight_decay, beta1, beta2, eps;
+	int nesterov;
+} TrainOpts;
+
+/* torch.optim defaults: lr 1e-3 for adam/adamw, 0.01 for sgd/momentum; momentum 0.9 for
+ * "momentum" (0 for sgd); betas (0.9, 0.999); eps 1e-8; weight_decay 0 (1e-2 for adamw). */
+void train_opts_default(TrainOpts *o, const char *optimizer);
+
+/* Constant folding: nodes whose inputs are all V_CONST become V_CONST values (uses the interpreter). */
+int pass_fold_constants(Graph *g);
+/* Dead-code elimination: drop nodes that reach no output, loss or update. */
+int pass_dce(Graph *g);
+/* Parameters = float V_PARAM values on a differentiable path to outputs[0]; others become V_CONST. */
+int pass_mark_params(Graph *g);
+/* Loss: adds the label input and the scalar loss on outputs[0] (o->loss), sets g->loss. */
+int pass_loss(Graph *g, const TrainOpts *o);
+/* Autodiff: appends the backward program of g->loss; grads[i] = dloss/dparams[i]. */
+int pass_autodiff(Graph *g, Value **grads);
+/* Optimizer: adds the state tensors and update nodes for every parameter, given its gradient. */
+int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
+/* loss + autodiff + optimizer: turns a forward graph into the training program. */
+int pass_build_training(Graph *g, const TrainOpts *o);
+
+/* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, mark-params, train
+ * (uses default TrainOpts: cross_entropy, sgd). Returns -1 with g->err set. */
+int pass_run_named(Graph *g, const char *name);
+const char *const *pass_names(void); /* NULL-terminated */
+
+#endif
