@@ -186,6 +186,7 @@ int ir_broadcast(Graph *g, const Shape *a, const Shape *b, Shape *out);
 /* ---- verifier, printer, parser ---- */
 int ir_verify(Graph *g); /* 0 ok; -1 with g->err */
 void ir_print(FILE *f, const Graph *g);
+void ir_print_dot(FILE *f, const Graph *g); /* ir/dot.c */
 Graph *ir_parse(const char *text, const char *filename, char *err, size_t errlen);
 
 /* ---- internal errors ---- */

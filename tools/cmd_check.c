@@ -1,0 +1,217 @@
+/*
+ * cmd_check.c — `dlcc check MODEL`: the generated artifact against the reference interpreter.
+ *
+ * Compiles MODEL like `dlcc MODEL -o X.so` into a temporary directory, then feeds the same
+ * seeded random inputs (and labels) to the artifact — on the CPU emulation unless --device says
+ * otherwise — and to the interpreter in float64: inference outputs, the loss of every training
+ * step and the parameters after the last step must agree within --rtol/--atol. This is how every
+ * end-to-end test shows that the real generated kernels compute what the IR means.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ir/interp.h"
+#include "tools/cli.h"
+#include "tools/compile_opts.h"
+
+typedef struct {
+	double rtol, atol, worst;
+	int fails;
+} Cmp;
+
+static void compare(Cmp *c, const char *what, const float *got, const double *want, int64_t n)
+{
+	double worst = 0;
+	int64_t at = -1;
+	for (int64_t i = 0; i < n; i++) {
+		double e = fabs(got[i] - want[i]), lim = c->atol + c->rtol * fabs(want[i]);
+		double r = e / (c->atol + c->rtol * fabs(want[i]));
+		if (!(e <= lim) && at < 0)
+			at = i;
+		if (r > worst || isnan(got[i]))
+			worst = isnan(got[i]) ? INFINITY : r;
+	}
+	if (worst > c->worst)
+		c->worst = worst;
+	if (at >= 0) {
+		c->fails++;
+		printf("MISMATCH %s[%lld]: artifact %.9g, interpreter %.9g\n", what, (long long)at,
+		       got[at], want[at]);
+	}
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *s >> 33;
+}
+
+static double rng_normal(uint64_t *s)
+{
+	double u = (rng_next(s) + 1.0) / 2147483649.0, v = (rng_next(s) + 1.0) / 2147483649.0;
+	return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* random data for a graph-level value: normal floats, or class ids in [0, classes) */
+static void *random_data(const Value *v, int64_t b, int64_t classes, uint64_t *rng)
+{
+	int64_t n = ir_numel_at(&v->shape, b);
+	if (v->dt == DT_I64) {
+		int64_t *p = malloc(8 * n + 8);
+		for (int64_t i = 0; i < n; i++)
+			p[i] = rng_next(rng) % classes;
+		return p;
+	}
+	if (v->dt != DT_F32)
+		die(EXIT_USAGE, "check: input '%s' has dtype %s; only f32 inputs and i64 labels are generated",
+		    v->name, ir_dt_name(v->dt));
+	float *p = malloc(4 * n + 4);
+	for (int64_t i = 0; i < n; i++)
+		p[i] = (float)rng_normal(rng);
+	return p;
+}
+
+static double *interp_value(Interp *it, const Value *v, int64_t b)
+{
+	double *d = malloc(8 * ir_numel_at(&v->shape, b) + 8);
+	if (interp_get_f64(it, v, d) < 0)
+		die(EXIT_RUNTIME, "interpreter: %s", interp_error(it));
+	return d;
+}
+
+static Interp *new_interp(Graph *g, int64_t b)
+{
+	char err[512];
+	Interp *it = interp_new(g, DT_F64, b, err, sizeof err);
+	if (!it)
+		die(EXIT_RUNTIME, "interpreter: %s", err);
+	return it;
+}
+
+static void check_infer(Cmp *c, Artifact *a, dlcc_model *m, Graph *g, void **in, int64_t b)
+{
+	Interp *it = new_interp(g, b);
+	for (int i = 0; i < g->ninputs; i++)
+		interp_set(it, g->inputs[i], in[i], g->inputs[i]->dt);
+	if (interp_run(it, 0) < 0)
+		die(EXIT_RUNTIME, "interpreter: %s", interp_error(it));
+	void **out = calloc(g->noutputs, sizeof *out);
+	for (int i = 0; i < g->noutputs; i++)
+		out[i] = malloc(4 * ir_numel_at(&g->outputs[i]->shape, b) + 4);
+	if (a->infer(m, (int)b, (const void *const *)in, out) < 0)
+		die(EXIT_RUNTIME, "artifact: %s", a->error(m));
+	for (int i = 0; i < g->noutputs; i++) {
+		double *want = interp_value(it, g->outputs[i], b);
+		char what[256];
+		snprintf(what, sizeof what, "output %s", g->outputs[i]->name);
+		compare(c, what, out[i], want, ir_numel_at(&g->outputs[i]->shape, b));
+		free(want);
+		free(out[i]);
+	}
+	free(out);
+	interp_free(it);
+}
+
+static void check_train(Cmp *c, Artifact *a, dlcc_model *m, Graph *g, void **in, void *label,
+			int64_t b, int steps)
+{
+	Interp *it = new_interp(g, b);
+	for (int i = 0; i < g->ninputs; i++)
+		interp_set(it, g->inputs[i], in[i], g->inputs[i]->dt);
+	if (g->label)
+		interp_set(it, g->label, label, g->label->dt);
+	for (int s = 1; s <= steps; s++) {
+		float loss;
+		if (interp_run(it, s) < 0)
+			die(EXIT_RUNTIME, "interpreter: %s", interp_error(it));
+		if (a->train_step(m, (int)b, (const void *const *)in, label, &loss) < 0)
+			die(EXIT_RUNTIME, "artifact: %s", a->error(m));
+		double want;
+		interp_get_f64(it, g->loss, &want);
+		char what[64];
+		snprintf(what, sizeof what, "loss at step %d", s);
+		compare(c, what, &loss, &want, 1);
+	}
+	for (int i = 0; i < g->nparams; i++) {
+		int64_t n = ir_numel(&g->params[i]->shape);
+		float *got = malloc(4 * n);
+		double *want = interp_value(it, g->params[i], b);
+		int found = 0;
+		for (int k = 0; k < a->num_params(m); k++)
+			if (!strcmp(a->param(m, k)->name, g->params[i]->name))
+				found = a->get_param(m, k, got) == 0;
+		if (!found)
+			die(EXIT_RUNTIME, "artifact has no parameter '%s'", g->params[i]->name);
+		char what[256];
+		snprintf(what, sizeof what, "parameter %s after %d steps", g->params[i]->name, steps);
+		compare(c, what, got, want, n);
+		free(got);
+		free(want);
+	}
+	interp_free(it);
+}
+
+static void *labels_for(Graph *g, int64_t b, uint64_t *rng)
+{
+	if (!g->label)
+		return NULL;
+	const Shape *o = &g->outputs[0]->shape;
+	return random_data(g->label, b, o->rank ? ir_dim_at(o->d[o->rank - 1], b) : 1, rng);
+}
+
+int cmd_check(int argc, char **argv)
+{
+	CompileOpts o;
+	Cmp c = {1e-4, 1e-5, 0, 0};
+	int steps = 3;
+	int64_t b = 4;
+	dlcc_device dev = DLCC_DEVICE_CPU;
+	compile_opts_init(&o);
+	o.quiet = 1;
+	o.batch = 8;
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		if (compile_opts_parse(&o, argc, argv, &i)) continue;
+		else if ((v = arg_value(argc, argv, &i, "--steps"))) steps = arg_long("--steps", v, 0, 100000);
+		else if ((v = arg_value(argc, argv, &i, "--run-batch"))) b = arg_long("--run-batch", v, 1, 1 << 20);
+		else if ((v = arg_value(argc, argv, &i, "--rtol"))) c.rtol = arg_double("--rtol", v);
+		else if ((v = arg_value(argc, argv, &i, "--atol"))) c.atol = arg_double("--atol", v);
+		else if ((v = arg_value(argc, argv, &i, "--device"))) dev = arg_device(v);
+		else if (argv[i][0] == '-') die(EXIT_USAGE, "unknown option '%s' for dlcc check", argv[i]);
+		else o.model = argv[i];
+	}
+	if (!o.model)
+		die(EXIT_USAGE, "no model given (dlcc check MODEL)");
+	if (b > o.batch)
+		die(EXIT_USAGE, "--run-batch %lld is larger than --batch %d", (long long)b, o.batch);
+	compile_opts_finish(&o);
+	Graph *infer = NULL, *train = NULL;
+	compile_front(&o, &infer, &train);
+	char dir[] = "/tmp/dlcc-check-XXXXXX", so[64], err[1024];
+	if (!mkdtemp(dir))
+		die(EXIT_RUNTIME, "cannot make a temporary directory");
+	snprintf(so, sizeof so, "%s/model.so", dir);
+	CgOpts cg = {so, "so", o.batch, compile_precision(&o), o.arch, o.verbose};
+	if (cg_build(infer, train, &cg, err, sizeof err) < 0)
+		die(EXIT_RUNTIME, "%s: %s", o.model, err);
+	Artifact a;
+	artifact_open(&a, so);
+	dlcc_model *m = artifact_create(&a, dev);
+	uint64_t rng = 42;
+	void **in = calloc(infer->ninputs, sizeof *in);
+	for (int i = 0; i < infer->ninputs; i++)
+		in[i] = random_data(infer->inputs[i], b, 1, &rng);
+	check_infer(&c, &a, m, infer, in, b);
+	if (train && steps)
+		check_train(&c, &a, m, train, in, labels_for(train, b, &rng), b, steps);
+	printf("check %s on %s: %s (worst error %.3g of tolerance; batch %lld, %d training steps)\n",
+	       o.model, a.device_name(m), c.fails ? "FAILED" : "ok", c.worst, (long long)b,
+	       train ? steps : 0);
+	a.destroy(m);
+	unlink(so);
+	rmdir(dir);
+	return c.fails ? EXIT_RUNTIME : 0;
+}

@@ -1,0 +1,176 @@
+/*
+ * cmd_compile.c — `dlcc MODEL -o OUT`: load, lower to the inference and training programs,
+ * generate the artifact. Also the option parsing shared with `info` and `check`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/onnx.h"
+#include "passes/pipeline.h"
+#include "tools/cli.h"
+#include "tools/compile_opts.h"
+
+void compile_opts_init(CompileOpts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->emit = "so";
+	o->mode = "train";
+	o->precision = "fp32";
+	o->batch = 256;
+	o->train.optimizer = "sgd";
+}
+
+static const char *one_of(const char *opt, const char *v, const char *const *allowed)
+{
+	for (int i = 0; allowed[i]; i++)
+		if (!strcmp(v, allowed[i]))
+			return v;
+	die(EXIT_USAGE, "%s: '%s' is not supported", opt, v);
+}
+
+int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
+{
+	static const char *const losses[] = {"cross_entropy", "mse", "none", NULL};
+	static const char *const opts[] = {"sgd", "momentum", "adam", "adamw", NULL};
+	static const char *const emits[] = {"so", "a", "cuda", "ptx", "ir", "dot", NULL};
+	static const char *const modes[] = {"train", "infer", NULL};
+	static const char *const precs[] = {"fp32", "fp64", NULL};
+	const char *v;
+	if ((v = arg_value(argc, argv, i, "-o"))) o->out = v;
+	else if ((v = arg_value(argc, argv, i, "--mode"))) o->mode = one_of("--mode", v, modes);
+	else if ((v = arg_value(argc, argv, i, "--loss"))) o->train.loss = one_of("--loss", v, losses);
+	else if ((v = arg_value(argc, argv, i, "--optimizer"))) o->train.optimizer = one_of("--optimizer", v, opts);
+	else if ((v = arg_value(argc, argv, i, "--lr"))) o->train.lr = arg_double("--lr", v), o->lr_set = 1;
+	else if ((v = arg_value(argc, argv, i, "--momentum"))) o->train.momentum = arg_double("--momentum", v), o->momentum_set = 1;
+	else if ((v = arg_value(argc, argv, i, "--weight-decay"))) o->train.weight_decay = arg_double("--weight-decay", v), o->wd_set = 1;
+	else if ((v = arg_value(argc, argv, i, "--beta1"))) o->train.beta1 = arg_double("--beta1", v);
+	else if ((v = arg_value(argc, argv, i, "--beta2"))) o->train.beta2 = arg_double("--beta2", v);
+	else if ((v = arg_value(argc, argv, i, "--eps"))) o->train.eps = arg_double("--eps", v);
+	else if ((v = arg_value(argc, argv, i, "--precision"))) {
+		if (!strcmp(v, "fp16") || !strcmp(v, "bf16"))
+			die(EXIT_USAGE, "--precision %s: mixed precision is not available yet; use fp32 or fp64", v);
+		o->precision = one_of("--precision", v, precs);
+	} else if ((v = arg_value(argc, argv, i, "--batch"))) o->batch = arg_long("--batch", v, 1, 1 << 20);
+	else if ((v = arg_value(argc, argv, i, "--emit"))) {
+		if (!strcmp(v, "dl"))
+			die(EXIT_USAGE, "--emit dl: the model language is not available yet");
+		o->emit = one_of("--emit", v, emits);
+	} else if ((v = arg_value(argc, argv, i, "--dump-ir"))) o->dump = v;
+	else if ((v = arg_value(argc, argv, i, "--arch"))) o->arch = v;
+	else if (!strcmp(argv[*i], "-v") || !strcmp(argv[*i], "--verbose")) o->verbose = 1;
+	else return 0;
+	return 1;
+}
+
+void compile_opts_finish(CompileOpts *o)
+{
+	TrainOpts d;
+	train_opts_default(&d, o->train.optimizer);
+	d.loss = o->train.loss;
+	if (o->lr_set) d.lr = o->train.lr;
+	if (o->momentum_set) d.momentum = o->train.momentum;
+	if (o->wd_set) d.weight_decay = o->train.weight_decay;
+	if (o->train.beta1) d.beta1 = o->train.beta1;
+	if (o->train.beta2) d.beta2 = o->train.beta2;
+	if (o->train.eps) d.eps = o->train.eps;
+	if (!strcmp(d.optimizer, "momentum") && d.momentum == 0)
+		die(EXIT_USAGE, "--optimizer momentum needs --momentum > 0");
+	o->train = d;
+}
+
+DType compile_precision(const CompileOpts *o)
+{
+	return !strcmp(o->precision, "fp64") ? DT_F64 : DT_F32;
+}
+
+static Graph *load_model(const CompileOpts *o)
+{
+	char err[1024];
+	const char *dot = strrchr(o->model, '.');
+	if (dot && !strcmp(dot, ".dl"))
+		die(EXIT_USAGE, "%s: the dlcc model language is not available yet", o->model);
+	Graph *g = onnx_load(o->model, o->batch, err, sizeof err);
+	if (!g)
+		die(EXIT_USAGE, "%s", err);
+	return g;
+}
+
+/* The model's first output decides the default loss: a scalar is already a loss. */
+static void choose_loss(CompileOpts *o, Graph *g)
+{
+	if (o->train.loss) {
+		note("loss: %s (--loss)", o->train.loss);
+		return;
+	}
+	if (g->noutputs && g->outputs[0]->shape.rank == 0) {
+		o->train.loss = "none";
+		note("loss: none (the model's first output '%s' is a scalar)", g->outputs[0]->name);
+	} else {
+		o->train.loss = "cross_entropy";
+		if (!o->quiet)
+			note("loss: cross_entropy on output '%s' (default; --loss mse|none to change)",
+			     g->noutputs ? g->outputs[0]->name : "?");
+	}
+}
+
+void compile_front(CompileOpts *o, Graph **infer, Graph **train)
+{
+	Graph *g = load_model(o);
+	int training = !strcmp(o->mode, "train");
+	if (training)
+		choose_loss(o, g);
+	FILE *dump_to = stderr;
+	if (o->dump && !strcmp(o->emit, "ir") && !o->out)
+		dump_to = stdout;
+	if (pass_pipeline(g, &o->train, training, infer, train, o->dump, dump_to) < 0)
+		die(EXIT_USAGE, "%s: %s", o->model, g->err);
+	ir_graph_free(g);
+}
+
+static void emit_ir(const CompileOpts *o, Graph *g)
+{
+	FILE *f = o->out ? fopen(o->out, "w") : stdout;
+	if (!f)
+		die(EXIT_USAGE, "%s: cannot write", o->out);
+	if (!strcmp(o->emit, "dot"))
+		ir_print_dot(f, g);
+	else
+		ir_print(f, g);
+	if (f != stdout)
+		fclose(f);
+}
+
+int cmd_compile(int argc, char **argv)
+{
+	CompileOpts o;
+	compile_opts_init(&o);
+	for (int i = 1; i < argc; i++) {
+		if (compile_opts_parse(&o, argc, argv, &i))
+			continue;
+		if (argv[i][0] == '-' && argv[i][1])
+			die(EXIT_USAGE, "unknown option '%s' (dlcc --help lists them)", argv[i]);
+		if (o.model)
+			die(EXIT_USAGE, "unexpected argument '%s': one model at a time", argv[i]);
+		o.model = argv[i];
+	}
+	if (!o.model)
+		die(EXIT_USAGE, "no model given (dlcc --help)");
+	int text = !strcmp(o.emit, "ir") || !strcmp(o.emit, "dot");
+	if (!o.out && !text)
+		die(EXIT_USAGE, "-o OUT is required for --emit %s", o.emit);
+	compile_opts_finish(&o);
+	Graph *infer = NULL, *train = NULL;
+	compile_front(&o, &infer, &train);
+	if (text) {
+		emit_ir(&o, train ? train : infer);
+	} else {
+		CgOpts cg = {o.out, o.emit, o.batch, compile_precision(&o), o.arch, o.verbose};
+		char err[1024];
+		if (cg_build(infer, train, &cg, err, sizeof err) < 0)
+			die(EXIT_RUNTIME, "%s: %s", o.model, err);
+	}
+	ir_graph_free(infer);
+	ir_graph_free(train);
+	return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * compile_opts.h — the compile options shared by `dlcc MODEL`, `dlcc info` and `dlcc check`,
+ * and the front half of compilation: model file → inference and training programs.
+ */
+#ifndef DLCC_COMPILE_OPTS_H
+#define DLCC_COMPILE_OPTS_H
+
+#include "codegen/codegen.h"
+#include "passes/passes.h"
+
+typedef struct {
+	const char *model, *out, *emit, *dump, *mode, *precision, *arch;
+	TrainOpts train;
+	int batch, verbose, quiet;
+	int lr_set, momentum_set, wd_set;
+} CompileOpts;
+
+void compile_opts_init(CompileOpts *o);
+/* consume argv[*i] (and its value) if it is a compile option; 1 if consumed */
+int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i);
+/* finish defaults once all arguments are read (optimizer defaults, validation) */
+void compile_opts_finish(CompileOpts *o);
+/* load and lower: *infer and (when training) *train; dies with status 2 on bad input */
+void compile_front(CompileOpts *o, Graph **infer, Graph **train);
+DType compile_precision(const CompileOpts *o);
+
+#endif
