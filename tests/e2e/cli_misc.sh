@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The rest of the command-line contract: --emit ir/cuda/ptx/dot, --dump-ir, dlcc info,
+# save/load round trip, run with several chunks, checkpoints holding optimizer state.
+source "$(dirname "$0")/lib.bash"
+M=$S/samples/mlp/mlp.onnx
+TR=$S/tests/fixtures/train
+"$DLCC" "$M" --emit ir 2>/dev/null | grep -q "SoftmaxCrossEntropy" || fail "--emit ir lacks the loss"
+"$DLCC" "$M" --emit ir 2>/dev/null | grep -q "SgdUpdate" || fail "--emit ir lacks the update"
+"$DLCC" "$M" --emit ir --optimizer adam -o "$T/m.dlir" 2>/dev/null
+"$DLCC" opt "$T/m.dlir" --passes verify >/dev/null || fail "dlcc opt cannot read --emit ir output"
+"$DLCC" "$M" --emit cuda -o "$T/m.cu" 2>/dev/null && grep -q "__global__" "$T/m.cu" || fail "--emit cuda"
+"$DLCC" "$M" --emit ptx -o "$T/m.ptx" 2>/dev/null && grep -q "\.entry" "$T/m.ptx" || fail "--emit ptx"
+"$DLCC" "$M" --emit dot 2>/dev/null | grep -q "digraph" || fail "--emit dot"
+"$DLCC" "$M" --emit ir --dump-ir after-all 2>"$T/dump" >/dev/null
+grep -q "IR after" "$T/dump" || fail "--dump-ir after-all printed nothing"
+"$DLCC" info "$M" --batch 64 | tee "$T/info"
+grep -q "parameters: 17226" "$T/info" || fail "dlcc info: wrong parameter count"
+# save, load, and continue: two runs of 5 steps equal one run of 10 steps (adam: state saved)
+"$DLCC" "$TR/mlp_small.onnx" -o "$T/s.so" --optimizer adam --lr 0.01 --batch 4 2>/dev/null
+tr() { "$DLCC" train "$T/s.so" --input x="$TR/x.npy" --label "$TR/y.npy" --batch 4 --no-shuffle --device "$DEV" "$@" >/dev/null; }
+tr --steps 8 --save "$T/a8.safetensors"
+tr --steps 4 --save "$T/a4.safetensors"
+tr --steps 4 --load "$T/a4.safetensors" --save "$T/b8.safetensors"
+$CMP safetensors "$T/b8.safetensors" "$T/a8.safetensors" --rtol 1e-6 --atol 1e-7 || fail "resumed training differs"
+# run in several chunks (batch 16 > planned 4) equals one PyTorch-free reference: the interpreter
+"$DLCC" run "$T/s.so" --input x="$TR/x.npy" --output-dir "$T/out" --device "$DEV"
+[ -f "$T/out/logits.npy" ] || fail "dlcc run wrote no logits.npy"
+echo ok
