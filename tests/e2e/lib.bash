@@ -7,5 +7,5 @@ DLCC=$B/bin/dlcc
 DEV=${DLCC_TEST_DEVICE:-cpu}
 T=$(mktemp -d /tmp/dlcc-e2e-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-CMP="/usr/bin/python3 $S/tests/tools/compare.py"
+CMP="${DLCC_PYTHON:-/usr/bin/python3} $S/tests/tools/compare.py"
 fail() { echo "FAIL: $*" >&2; exit 1; }
