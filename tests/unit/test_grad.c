@@ -1,0 +1,527 @@
+/*
+ * test_grad.c — float64 finite-difference checks of every gradient rule (passes/grad_rules.c).
+ *
+ * Each case builds a tiny f64 graph x -> op -> y, then loss = ReduceSum(y * R) with R a fixed
+ * random tensor, differentiates it (pass_autodiff when every differentiated input is a batch-free
+ * V_PARAM; grad_backward for batch-shaped V_INPUTs), runs the reference interpreter at batch 3
+ * and compares each analytic gradient element with a central difference (eps 1e-6, relative
+ * tolerance 1e-6). Inputs are random values of magnitude in [0.2, 1] (positive where the op
+ * needs it), so kinks (Relu at 0) lie far from every evaluation point.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/interp.h"
+#include "passes/grad.h"
+#include "passes/passes.h"
+
+#define BATCH 3
+#define FD_EPS 1e-6
+#define FD_TOL 1e-6
+#define MAXW 8
+
+#define SH(...) ir_shape(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__})
+#define N (-1)
+
+typedef struct {
+	Graph *g;
+	Value *w[MAXW];      /* differentiated float inputs */
+	char pos[MAXW];      /* w[i] must stay positive */
+	double *data[MAXW];  /* their values at batch BATCH */
+	int nw;
+	Value *lab;          /* optional integer label input */
+	int64_t classes;
+	uint64_t rng;
+} Case;
+
+static double rnd(Case *c)
+{
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	return (double)(c->rng >> 11) / 9007199254740992.0; /* [0,1) */
+}
+
+static Case *case_new(void)
+{
+	Case *c = calloc(1, sizeof *c);
+	c->g = ir_graph_new("grad");
+	c->rng = 0x9E3779B97F4A7C15ull;
+	return c;
+}
+
+static void case_free(Case *c)
+{
+	for (int i = 0; i < c->nw; i++)
+		free(c->data[i]);
+	ir_graph_free(c->g);
+	free(c);
+}
+
+static void fill(Case *c, double *d, int64_t n, int positive)
+{
+	for (int64_t k = 0; k < n; k++) {
+		double m = 0.2 + 0.8 * rnd(c);
+		d[k] = positive || rnd(c) < 0.5 ? m : -m;
+	}
+}
+
+/* a differentiated input: a V_PARAM when batch-free, else a V_INPUT */
+static Value *var(Case *c, Shape s, int positive)
+{
+	int64_t n = ir_numel_at(&s, BATCH);
+	double *d = malloc((n ? n : 1) * sizeof *d);
+	fill(c, d, n, positive);
+	int batched = ir_has_batch(&s);
+	char name[16];
+	snprintf(name, sizeof name, "w%d", c->nw);
+	Value *v = ir_value(c->g, batched ? V_INPUT : V_PARAM, name, DT_F64, s, batched ? NULL : d);
+	cr_assert(c->nw < MAXW);
+	c->w[c->nw] = v;
+	c->pos[c->nw] = positive;
+	c->data[c->nw++] = d;
+	return v;
+}
+
+static Value *labels(Case *c, Shape s, int64_t classes)
+{
+	c->classes = classes;
+	return c->lab = ir_value(c->g, V_INPUT, "label", DT_I64, s, NULL);
+}
+
+static Value *fin(Case *c, Node *n)
+{
+	cr_assert(ir_finish(c->g, n) == 0, "%s", c->g->err);
+	return n->out[0];
+}
+
+static Value *op1(Case *c, Op op, Value *a) { return fin(c, ir_begin(c->g, op, NULL, 1, &a)); }
+
+static Value *op2(Case *c, Op op, Value *a, Value *b)
+{
+	return fin(c, ir_begin(c->g, op, NULL, 2, (Value *[]){a, b}));
+}
+
+static Node *begin(Case *c, Op op, int nin, Value **in) { return ir_begin(c->g, op, NULL, nin, in); }
+
+/* ---- the check ---- */
+
+/* loss = ReduceSum(y * R), R a random V_INPUT shaped like y */
+static Value *random_projection_loss(Case *c, Value *y, Value **r)
+{
+	*r = ir_value(c->g, V_INPUT, "R", DT_F64, y->shape, NULL);
+	Node *n = begin(c, OP_REDUCE_SUM, 1, (Value *[]){op2(c, OP_MUL, y, *r)});
+	ir_set_ints(c->g, n, "axes", 0, NULL);
+	ir_set_i(c->g, n, "keepdims", 0);
+	return fin(c, n);
+}
+
+static void set_inputs(Case *c, Interp *it, Value *r)
+{
+	int64_t nr = ir_numel_at(&r->shape, BATCH);
+	double *rd = malloc((nr ? nr : 1) * sizeof *rd);
+	fill(c, rd, nr, 0);
+	cr_assert(interp_set(it, r, rd, DT_F64) == 0, "%s", interp_error(it));
+	free(rd);
+	for (int i = 0; i < c->nw; i++)
+		cr_assert(interp_set(it, c->w[i], c->data[i], DT_F64) == 0, "%s", interp_error(it));
+	if (c->lab) {
+		int64_t nl = ir_numel_at(&c->lab->shape, BATCH), *l = malloc(nl * sizeof *l);
+		for (int64_t k = 0; k < nl; k++)
+			l[k] = (int64_t)(rnd(c) * c->classes) % c->classes;
+		cr_assert(interp_set(it, c->lab, l, DT_I64) == 0, "%s", interp_error(it));
+		free(l);
+	}
+}
+
+static double run_loss(Interp *it, Value *loss)
+{
+	double l;
+	cr_assert(interp_run(it, 1) == 0, "%s", interp_error(it));
+	cr_assert(interp_get_f64(it, loss, &l) == 0, "%s", interp_error(it));
+	return l;
+}
+
+static double central_difference(Case *c, Interp *it, Value *loss, int i, int64_t k)
+{
+	double x = c->data[i][k], lp, lm;
+	c->data[i][k] = x + FD_EPS;
+	interp_set(it, c->w[i], c->data[i], DT_F64);
+	lp = run_loss(it, loss);
+	c->data[i][k] = x - FD_EPS;
+	interp_set(it, c->w[i], c->data[i], DT_F64);
+	lm = run_loss(it, loss);
+	c->data[i][k] = x;
+	interp_set(it, c->w[i], c->data[i], DT_F64);
+	return (lp - lm) / (2 * FD_EPS);
+}
+
+/* an: the analytic gradient of w[i], read before any perturbed run */
+static void compare_grad(Case *c, Interp *it, Value *loss, int i, const double *an, const char *what)
+{
+	int64_t n = ir_numel_at(&c->w[i]->shape, BATCH);
+	for (int64_t k = 0; k < n; k++) {
+		double fd = central_difference(c, it, loss, i, k);
+		double tol = FD_TOL * fmax(1.0, fmax(fabs(fd), fabs(an[k])));
+		cr_expect(fabs(an[k] - fd) <= tol, "%s: d/d%s[%lld]: analytic %.12g, finite difference %.12g",
+			  what, c->w[i]->name, (long long)k, an[k], fd);
+	}
+}
+
+static int all_params(Case *c)
+{
+	if (c->nw != c->g->nparams)
+		return 0;
+	for (int i = 0; i < c->nw; i++)
+		if (c->w[i] != c->g->params[i])
+			return 0;
+	return 1;
+}
+
+/* differentiate ReduceSum(y * R) and compare every gradient with central differences */
+static void check(Case *c, Value *y, const char *what)
+{
+	Value *r, *grads[MAXW];
+	c->g->loss = random_projection_loss(c, y, &r);
+	int rc = all_params(c) ? pass_autodiff(c->g, grads) : grad_backward(c->g, c->nw, c->w, grads);
+	cr_assert(rc == 0, "%s: autodiff failed: %s", what, c->g->err);
+	cr_assert(ir_verify(c->g) == 0, "%s: %s", what, c->g->err);
+	char err[256];
+	Interp *it = interp_new(c->g, DT_F64, BATCH, err, sizeof err);
+	cr_assert(it, "%s: %s", what, err);
+	set_inputs(c, it, r);
+	run_loss(it, c->g->loss);
+	double *an[MAXW];
+	for (int i = 0; i < c->nw; i++) {
+		int64_t n = ir_numel_at(&c->w[i]->shape, BATCH);
+		an[i] = malloc((n ? n : 1) * sizeof *an[i]);
+		cr_assert(ir_shape_eq(&grads[i]->shape, &c->w[i]->shape), "%s: gradient shape", what);
+		cr_assert(interp_get_f64(it, grads[i], an[i]) == 0, "%s", interp_error(it));
+	}
+	for (int i = 0; i < c->nw; i++) {
+		compare_grad(c, it, c->g->loss, i, an[i], what);
+		free(an[i]);
+	}
+	interp_free(it);
+}
+
+/* ---- elementwise ---- */
+
+static void check_unary(Op op, Shape s, int positive, double alpha)
+{
+	Case *c = case_new();
+	Node *n = begin(c, op, 1, (Value *[]){var(c, s, positive)});
+	if (alpha != 0)
+		ir_set_f(c->g, n, "alpha", alpha);
+	check(c, fin(c, n), ir_ops[op].name);
+	case_free(c);
+}
+
+Test(grad, unary)
+{
+	static const Op ops[] = {OP_RELU, OP_LEAKY_RELU, OP_SIGMOID, OP_TANH, OP_EXP, OP_NEG, OP_IDENTITY};
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+		check_unary(ops[i], SH(N, 4), 0, 0);
+		check_unary(ops[i], SH(2, 3), 0, 0);
+	}
+	check_unary(OP_LOG, SH(N, 4), 1, 0);
+	check_unary(OP_SQRT, SH(N, 4), 1, 0);
+	check_unary(OP_LEAKY_RELU, SH(N, 5), 0, 0.2);
+}
+
+static void check_binary(Op op, Shape a, Shape b)
+{
+	Case *c = case_new();
+	Value *x = var(c, a, 0), *y = var(c, b, op == OP_DIV);
+	check(c, op2(c, op, x, y), ir_ops[op].name);
+	case_free(c);
+}
+
+Test(grad, binary_broadcast)
+{
+	static const Op ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV};
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+		check_binary(ops[i], SH(N, 4), SH(N, 4));
+		check_binary(ops[i], SH(N, 4), SH(1, 4));
+		check_binary(ops[i], SH(1, 4), SH(N, 4));
+		check_binary(ops[i], SH(N, 4), SH(4));
+		check_binary(ops[i], SH(N, 4), ir_shape0());
+		check_binary(ops[i], ir_shape0(), SH(N, 4));
+		check_binary(ops[i], SH(2, 1, 4), SH(3, 1));
+		check_binary(ops[i], SH(N, 1), SH(1, 5));
+	}
+}
+
+Test(grad, fan_out)
+{
+	/* y = x * tanh(x) + x: x feeds three uses, gradients accumulate */
+	Case *c = case_new();
+	Value *x = var(c, SH(N, 3), 0);
+	check(c, op2(c, OP_ADD, op2(c, OP_MUL, x, op1(c, OP_TANH, x)), x), "fan-out");
+	case_free(c);
+	c = case_new();
+	x = var(c, SH(2, 3), 0);
+	check(c, op2(c, OP_MUL, x, x), "x*x");
+	case_free(c);
+}
+
+/* ---- matrix products ---- */
+
+static void check_gemm(int ta, int tb, double alpha, double beta, int with_c, Shape cs, int64_t m)
+{
+	const int64_t k = 4, n = 5;
+	Case *c = case_new();
+	Value *in[3];
+	in[0] = var(c, ta ? SH(k, m) : SH(m, k), 0);
+	in[1] = var(c, tb ? SH(n, k) : SH(k, n), 0);
+	if (with_c)
+		in[2] = var(c, cs, 0);
+	Node *g = begin(c, OP_GEMM, 2 + with_c, in);
+	ir_set_i(c->g, g, "transA", ta);
+	ir_set_i(c->g, g, "transB", tb);
+	ir_set_f(c->g, g, "alpha", alpha);
+	ir_set_f(c->g, g, "beta", beta);
+	char what[96];
+	snprintf(what, sizeof what, "Gemm ta=%d tb=%d alpha=%g beta=%g C=%d m=%lld", ta, tb, alpha, beta, with_c, (long long)m);
+	check(c, fin(c, g), what);
+	case_free(c);
+}
+
+Test(grad, gemm)
+{
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			check_gemm(ta, tb, 1.0, 1.0, 0, ir_shape0(), 3);
+			check_gemm(ta, tb, 0.7, 1.3, 1, SH(3, 5), 3);
+			check_gemm(ta, tb, 1.0, 0.5, 1, SH(5), 3);
+			check_gemm(ta, tb, 1.5, 1.0, 1, SH(1, 5), 3);
+			check_gemm(ta, tb, 1.0, 2.0, 1, SH(3, 1), 3);
+			check_gemm(ta, tb, 0.5, 1.0, 1, ir_shape0(), 3);
+			check_gemm(ta, tb, 1.0, 1.0, 1, SH(5), N); /* batched rows */
+		}
+}
+
+static void check_matmul(Shape a, Shape b)
+{
+	Case *c = case_new();
+	Value *x = var(c, a, 0), *y = var(c, b, 0);
+	check(c, op2(c, OP_MATMUL, x, y), "MatMul");
+	case_free(c);
+}
+
+Test(grad, matmul)
+{
+	check_matmul(SH(3, 4), SH(4, 5));
+	check_matmul(SH(2, 3, 4), SH(2, 4, 5));
+	check_matmul(SH(2, 3, 4), SH(4, 5));
+	check_matmul(SH(3, 4), SH(2, 4, 5));
+	check_matmul(SH(2, 1, 3, 4), SH(5, 4, 2));
+	check_matmul(SH(N, 3, 4), SH(4, 2));
+	check_matmul(SH(N, 4), SH(4, 2));
+	check_matmul(SH(4), SH(4, 5));
+	check_matmul(SH(3, 4), SH(4));
+	check_matmul(SH(4), SH(4));
+	check_matmul(SH(2, 3, 4), SH(4));
+	check_matmul(SH(4), SH(2, 4, 5));
+}
+
+/* ---- softmax family ---- */
+
+static void check_softmax(Op op, Shape s, int axis)
+{
+	Case *c = case_new();
+	Node *n = begin(c, op, 1, (Value *[]){var(c, s, 0)});
+	ir_set_i(c->g, n, "axis", axis);
+	check(c, fin(c, n), ir_ops[op].name);
+	case_free(c);
+}
+
+Test(grad, softmax)
+{
+	for (int axis = 0; axis < 3; axis++) {
+		check_softmax(OP_SOFTMAX, SH(N, 3, 4), axis);
+		check_softmax(OP_LOG_SOFTMAX, SH(N, 3, 4), axis);
+	}
+	check_softmax(OP_SOFTMAX, SH(2, 5), 1);
+	check_softmax(OP_LOG_SOFTMAX, SH(2, 5), 0);
+}
+
+static void check_sce(Shape z, Shape t)
+{
+	Case *c = case_new();
+	Value *logits = var(c, z, 0);
+	check(c, op2(c, OP_SOFTMAX_CROSS_ENTROPY, logits, labels(c, t, z.d[z.rank - 1])), "SoftmaxCrossEntropy");
+	case_free(c);
+}
+
+Test(grad, softmax_cross_entropy)
+{
+	check_sce(SH(N, 5), SH(N));
+	check_sce(SH(N, 2, 5), SH(N, 2));
+	check_sce(SH(4, 3), SH(4));
+}
+
+/* ---- reductions ---- */
+
+static void check_reduce(Op op, Shape s, int naxes, const int64_t *axes, int keep)
+{
+	Case *c = case_new();
+	Node *n = begin(c, op, 1, (Value *[]){var(c, s, 0)});
+	ir_set_ints(c->g, n, "axes", naxes, axes);
+	ir_set_i(c->g, n, "keepdims", keep);
+	check(c, fin(c, n), ir_ops[op].name);
+	case_free(c);
+}
+
+Test(grad, reduce)
+{
+	static const Op ops[] = {OP_REDUCE_SUM, OP_REDUCE_MEAN};
+	for (size_t i = 0; i < 2; i++)
+		for (int keep = 0; keep < 2; keep++) {
+			check_reduce(ops[i], SH(N, 3, 4), 1, (int64_t[]){1}, keep);
+			check_reduce(ops[i], SH(N, 3, 4), 2, (int64_t[]){0, 2}, keep);
+			check_reduce(ops[i], SH(N, 3, 4), 2, (int64_t[]){1, 2}, keep);
+			check_reduce(ops[i], SH(N, 3, 4), 0, NULL, keep);
+			check_reduce(ops[i], SH(N, 3), 1, (int64_t[]){0}, keep);
+			check_reduce(ops[i], SH(2, 3, 4), 2, (int64_t[]){0, 2}, keep);
+			check_reduce(ops[i], SH(2, 3), 0, NULL, keep);
+		}
+}
+
+/* ---- shape ops ---- */
+
+static Value *with_shape(Case *c, Op op, Value *x, const char *attr, Shape s)
+{
+	Node *n = begin(c, op, 1, &x);
+	ir_set_ints(c->g, n, attr, s.rank, s.d);
+	return fin(c, n);
+}
+
+Test(grad, transpose)
+{
+	static const int64_t perms[][3] = {{2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}};
+	for (int i = 0; i < 4; i++) {
+		Case *c = case_new();
+		Value *x = var(c, SH(N, 3, 4), 0);
+		check(c, with_shape(c, OP_TRANSPOSE, x, "perm", ir_shape(3, perms[i])), "Transpose");
+		case_free(c);
+	}
+}
+
+Test(grad, reshape_flatten)
+{
+	Case *c = case_new();
+	check(c, with_shape(c, OP_RESHAPE, var(c, SH(N, 3, 4), 0), "shape", SH(N, 12)), "Reshape");
+	case_free(c);
+	c = case_new();
+	check(c, with_shape(c, OP_RESHAPE, var(c, SH(N, 3, 4), 0), "shape", SH(-3, 2, 2)), "Reshape");
+	case_free(c);
+	c = case_new();
+	check(c, with_shape(c, OP_RESHAPE, var(c, SH(2, 6), 0), "shape", SH(3, 4)), "Reshape");
+	case_free(c);
+	for (int axis = 0; axis < 4; axis++) {
+		c = case_new();
+		Node *n = begin(c, OP_FLATTEN, 1, (Value *[]){var(c, SH(N, 3, 4), 0)});
+		ir_set_i(c->g, n, "axis", axis);
+		check(c, fin(c, n), "Flatten");
+		case_free(c);
+	}
+}
+
+Test(grad, expand)
+{
+	static const struct { Shape from, to; } cases[] = {
+		{{2, {3, 1}}, {2, {3, 4}}},
+		{{0, {0}}, {2, {N, 2}}},
+		{{1, {4}}, {3, {N, 2, 4}}},
+		{{2, {1, 4}}, {2, {N, 4}}},
+		{{2, {N, 1}}, {3, {2, N, 3}}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		Case *c = case_new();
+		check(c, with_shape(c, OP_EXPAND, var(c, cases[i].from, 0), "shape", cases[i].to), "Expand");
+		case_free(c);
+	}
+}
+
+/* ---- whole programs and error paths ---- */
+
+Test(grad, mlp_chain)
+{
+	/* x[N,4] -> Gemm(W1^T, b1) -> Relu -> MatMul W2 -> LogSoftmax -> ReduceMean */
+	Case *c = case_new();
+	Value *x = var(c, SH(N, 4), 0), *w1 = var(c, SH(6, 4), 0), *b1 = var(c, SH(6), 0);
+	Value *w2 = var(c, SH(6, 3), 0);
+	Node *g = begin(c, OP_GEMM, 3, (Value *[]){x, w1, b1});
+	ir_set_i(c->g, g, "transB", 1);
+	Value *h = op1(c, OP_RELU, fin(c, g));
+	Node *ls = begin(c, OP_LOG_SOFTMAX, 1, (Value *[]){op2(c, OP_MATMUL, h, w2)});
+	ir_set_i(c->g, ls, "axis", 1);
+	Node *m = begin(c, OP_REDUCE_MEAN, 1, (Value *[]){fin(c, ls)});
+	ir_set_ints(c->g, m, "axes", 1, (int64_t[]){0});
+	ir_set_i(c->g, m, "keepdims", 0);
+	check(c, fin(c, m), "mlp");
+	case_free(c);
+}
+
+Test(grad, unreachable_param_gets_zero)
+{
+	Graph *g = ir_graph_new("t");
+	double one[2] = {1, 2};
+	Value *p = ir_value(g, V_PARAM, "p", DT_F64, SH(2), one);
+	Value *q = ir_value(g, V_PARAM, "q", DT_F64, SH(2), one);
+	Node *n = ir_begin(g, OP_REDUCE_SUM, NULL, 1, (Value *[]){ir_op2(g, OP_MUL, p, p)});
+	ir_set_ints(g, n, "axes", 0, NULL);
+	ir_set_i(g, n, "keepdims", 0);
+	cr_assert(ir_finish(g, n) == 0);
+	g->loss = n->out[0];
+	Value *grads[2];
+	cr_assert(pass_autodiff(g, grads) == 0, "%s", g->err);
+	char err[128];
+	Interp *it = interp_new(g, DT_F64, 1, err, sizeof err);
+	cr_assert(it, "%s", err);
+	cr_assert(interp_run(it, 1) == 0, "%s", interp_error(it));
+	double gp[2], gq[2];
+	interp_get_f64(it, grads[0], gp);
+	interp_get_f64(it, grads[1], gq);
+	cr_expect(gp[0] == 2 && gp[1] == 4, "dp = %g %g", gp[0], gp[1]);
+	cr_expect(gq[0] == 0 && gq[1] == 0, "dq = %g %g", gq[0], gq[1]);
+	cr_expect(ir_shape_eq(&grads[1]->shape, &q->shape));
+	interp_free(it);
+	ir_graph_free(g);
+}
+
+Test(grad, not_differentiable_is_an_error)
+{
+	/* a gradient would have to flow through ReluGrad (grad rule `none`) */
+	Graph *g = ir_graph_new("t");
+	double d[2] = {1, -1};
+	Value *p = ir_value(g, V_PARAM, "p", DT_F64, SH(2), d);
+	Value *x = ir_value(g, V_INPUT, "x", DT_F64, SH(2), NULL);
+	Node *n = ir_begin(g, OP_REDUCE_SUM, NULL, 1, (Value *[]){ir_op2(g, OP_RELU_GRAD, p, x)});
+	ir_set_ints(g, n, "axes", 0, NULL);
+	ir_set_i(g, n, "keepdims", 0);
+	cr_assert(ir_finish(g, n) == 0);
+	g->loss = n->out[0];
+	Value *grads[1];
+	cr_expect(pass_autodiff(g, grads) == -1);
+	cr_expect(strstr(g->err, "ReluGrad") && strstr(g->err, "not differentiable"), "err: %s", g->err);
+	ir_graph_free(g);
+}
+
+Test(grad, no_loss_is_an_error)
+{
+	Graph *g = ir_graph_new("t");
+	Value *grads[1];
+	cr_expect(pass_autodiff(g, grads) == -1);
+	cr_expect(strstr(g->err, "no loss"), "err: %s", g->err);
+	ir_graph_free(g);
+}
+
+Test(grad, flows_column)
+{
+	cr_expect(grad_flows(OP_GEMM) && grad_flows(OP_FLATTEN) && grad_flows(OP_SOFTMAX_CROSS_ENTROPY));
+	cr_expect(!grad_flows(OP_RELU_GRAD) && !grad_flows(OP_SGD_UPDATE) && !grad_flows(OP_ADAM_UPDATE));
+}
