@@ -58,51 +58,71 @@ enum { RT_EMU_SHFL_IDX, RT_EMU_SHFL_UP, RT_EMU_SHFL_DOWN, RT_EMU_SHFL_XOR };
 #define __syncwarp(...) rt_emu_syncwarp()
 #define __activemask() 0xffffffffu
 
-static inline float rt_emu_shfl_f(float v, int kind, int l, int w) { return (float)rt_emu_shfl_d(v, kind, l, w); }
-static inline int rt_emu_shfl_i(int v, int kind, int l, int w) { return (int)rt_emu_shfl_ll(v, kind, l, w); }
-static inline unsigned rt_emu_shfl_u(unsigned v, int kind, int l, int w) { return (unsigned)rt_emu_shfl_ll(v, kind, l, w); }
-static inline long long rt_emu_shfl_l(long long v, int kind, int l, int w) { return rt_emu_shfl_ll(v, kind, l, w); }
+static inline float rt_emu_shfl_f(float v, int kind, int l, int w)
+{
+	return (float)rt_emu_shfl_d(v, kind, l, w);
+}
+static inline int rt_emu_shfl_i(int v, int kind, int l, int w)
+{
+	return (int)rt_emu_shfl_ll(v, kind, l, w);
+}
+static inline unsigned rt_emu_shfl_u(unsigned v, int kind, int l, int w)
+{
+	return (unsigned)rt_emu_shfl_ll(v, kind, l, w);
+}
+static inline long long rt_emu_shfl_l(long long v, int kind, int l, int w)
+{
+	return rt_emu_shfl_ll(v, kind, l, w);
+}
 
 #define RT_EMU_SHFL_(kind, v, lane, w, ...)                                                   \
 	_Generic((v), float: rt_emu_shfl_f, double: rt_emu_shfl_d, int: rt_emu_shfl_i,         \
 		 unsigned: rt_emu_shfl_u, long long: rt_emu_shfl_l)((v), (kind), (lane), (w))
 /* the optional width argument defaults to warpSize */
-#define __shfl_sync(mask, v, ...) ((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_IDX, v, __VA_ARGS__, 32, 0))
-#define __shfl_up_sync(mask, v, ...) ((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_UP, v, __VA_ARGS__, 32, 0))
-#define __shfl_down_sync(mask, v, ...) ((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_DOWN, v, __VA_ARGS__, 32, 0))
-#define __shfl_xor_sync(mask, v, ...) ((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_XOR, v, __VA_ARGS__, 32, 0))
+#define __shfl_sync(mask, v, ...)                                                              \
+	((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_IDX, v, __VA_ARGS__, 32, 0))
+#define __shfl_up_sync(mask, v, ...)                                                           \
+	((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_UP, v, __VA_ARGS__, 32, 0))
+#define __shfl_down_sync(mask, v, ...)                                                         \
+	((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_DOWN, v, __VA_ARGS__, 32, 0))
+#define __shfl_xor_sync(mask, v, ...)                                                          \
+	((void)(mask), RT_EMU_SHFL_(RT_EMU_SHFL_XOR, v, __VA_ARGS__, 32, 0))
 
 /* ---- atomics: one host thread runs every CUDA thread, so plain updates are atomic ---- */
 #define RT_EMU_ATOMIC_(name, T, expr)                                                          \
 	static inline T name(T *p, T v) { T old = *p; *p = (expr); return old; }
-RT_EMU_ATOMIC_(rt_emu_add_f, float, old + v)
-RT_EMU_ATOMIC_(rt_emu_add_d, double, old + v)
-RT_EMU_ATOMIC_(rt_emu_add_i, int, old + v)
-RT_EMU_ATOMIC_(rt_emu_add_u, unsigned, old + v)
-RT_EMU_ATOMIC_(rt_emu_add_ull, unsigned long long, old + v)
-RT_EMU_ATOMIC_(rt_emu_max_i, int, old > v ? old : v)
-RT_EMU_ATOMIC_(rt_emu_max_u, unsigned, old > v ? old : v)
-RT_EMU_ATOMIC_(rt_emu_min_i, int, old < v ? old : v)
-RT_EMU_ATOMIC_(rt_emu_min_u, unsigned, old < v ? old : v)
-RT_EMU_ATOMIC_(rt_emu_exch_i, int, v)
-RT_EMU_ATOMIC_(rt_emu_exch_u, unsigned, v)
-RT_EMU_ATOMIC_(rt_emu_exch_f, float, v)
+RT_EMU_ATOMIC_(rt_emu_atomic_add_f, float, old + v)
+RT_EMU_ATOMIC_(rt_emu_atomic_add_d, double, old + v)
+RT_EMU_ATOMIC_(rt_emu_atomic_add_i, int, old + v)
+RT_EMU_ATOMIC_(rt_emu_atomic_add_u, unsigned, old + v)
+RT_EMU_ATOMIC_(rt_emu_atomic_add_ull, unsigned long long, old + v)
+RT_EMU_ATOMIC_(rt_emu_atomic_max_i, int, old > v ? old : v)
+RT_EMU_ATOMIC_(rt_emu_atomic_max_u, unsigned, old > v ? old : v)
+RT_EMU_ATOMIC_(rt_emu_atomic_min_i, int, old < v ? old : v)
+RT_EMU_ATOMIC_(rt_emu_atomic_min_u, unsigned, old < v ? old : v)
+RT_EMU_ATOMIC_(rt_emu_atomic_exch_i, int, v)
+RT_EMU_ATOMIC_(rt_emu_atomic_exch_u, unsigned, v)
+RT_EMU_ATOMIC_(rt_emu_atomic_exch_f, float, v)
 #define RT_EMU_CAS_(name, T)                                                                   \
 	static inline T name(T *p, T cmp, T v) { T old = *p; if (old == cmp) *p = v; return old; }
-RT_EMU_CAS_(rt_emu_cas_i, int)
-RT_EMU_CAS_(rt_emu_cas_u, unsigned)
-RT_EMU_CAS_(rt_emu_cas_ull, unsigned long long)
+RT_EMU_CAS_(rt_emu_atomic_cas_i, int)
+RT_EMU_CAS_(rt_emu_atomic_cas_u, unsigned)
+RT_EMU_CAS_(rt_emu_atomic_cas_ull, unsigned long long)
 
 #define atomicAdd(p, v)                                                                        \
-	_Generic((p), float *: rt_emu_add_f, double *: rt_emu_add_d, int *: rt_emu_add_i,      \
-		 unsigned *: rt_emu_add_u, unsigned long long *: rt_emu_add_ull)((p), (v))
-#define atomicMax(p, v) _Generic((p), int *: rt_emu_max_i, unsigned *: rt_emu_max_u)((p), (v))
-#define atomicMin(p, v) _Generic((p), int *: rt_emu_min_i, unsigned *: rt_emu_min_u)((p), (v))
+	_Generic((p), float *: rt_emu_atomic_add_f, double *: rt_emu_atomic_add_d,             \
+		 int *: rt_emu_atomic_add_i, unsigned *: rt_emu_atomic_add_u,                  \
+		 unsigned long long *: rt_emu_atomic_add_ull)((p), (v))
+#define atomicMax(p, v)                                                                        \
+	_Generic((p), int *: rt_emu_atomic_max_i, unsigned *: rt_emu_atomic_max_u)((p), (v))
+#define atomicMin(p, v)                                                                        \
+	_Generic((p), int *: rt_emu_atomic_min_i, unsigned *: rt_emu_atomic_min_u)((p), (v))
 #define atomicExch(p, v)                                                                       \
-	_Generic((p), int *: rt_emu_exch_i, unsigned *: rt_emu_exch_u, float *: rt_emu_exch_f)((p), (v))
+	_Generic((p), int *: rt_emu_atomic_exch_i, unsigned *: rt_emu_atomic_exch_u,           \
+		 float *: rt_emu_atomic_exch_f)((p), (v))
 #define atomicCAS(p, c, v)                                                                     \
-	_Generic((p), int *: rt_emu_cas_i, unsigned *: rt_emu_cas_u,                           \
-		 unsigned long long *: rt_emu_cas_ull)((p), (c), (v))
+	_Generic((p), int *: rt_emu_atomic_cas_i, unsigned *: rt_emu_atomic_cas_u,             \
+		 unsigned long long *: rt_emu_atomic_cas_ull)((p), (c), (v))
 
 /* ---- math intrinsics (the libm functions expf, logf, tanhf, ... are used as they are) ---- */
 #define __expf(x) expf(x)
@@ -144,12 +164,20 @@ typedef struct { uint16_t x; } __nv_bfloat16;
 static inline __half __float2half(float f) { __half h = { rt_f32_to_f16(f) }; return h; }
 static inline __half __float2half_rn(float f) { return __float2half(f); }
 static inline float __half2float(__half h) { return rt_f16_to_f32(h.x); }
-static inline __nv_bfloat16 __float2bfloat16(float f) { __nv_bfloat16 b = { rt_f32_to_bf16(f) }; return b; }
+static inline __nv_bfloat16 __float2bfloat16(float f)
+{
+	__nv_bfloat16 b = { rt_f32_to_bf16(f) };
+	return b;
+}
 static inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __float2bfloat16(f); }
 static inline float __bfloat162float(__nv_bfloat16 b) { return rt_bf16_to_f32(b.x); }
 static inline __half __ushort_as_half(unsigned short u) { __half h = { u }; return h; }
 static inline unsigned short __half_as_ushort(__half h) { return h.x; }
-static inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { __nv_bfloat16 b = { u }; return b; }
+static inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u)
+{
+	__nv_bfloat16 b = { u };
+	return b;
+}
 static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.x; }
 
 #endif

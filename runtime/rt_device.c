@@ -1,0 +1,196 @@
+/*
+ * rt_device.c — the Rt device abstraction: choosing a backend, memory, copies, launches, GEMM.
+ *
+ * Two backends sit behind one set of calls. The CUDA backend (rt_cuda.c) is chosen for RT_CUDA,
+ * or for RT_AUTO when libcuda loads, cuInit succeeds and a device exists; DLCC_DEVICE=cpu|cuda in
+ * the environment overrides RT_AUTO. The CPU backend is the emulation: device memory is 64-byte
+ * aligned host memory, copies are memcpy, a launch runs the kernel's C trampoline through the
+ * emulation scheduler (emu.c) and rt_gemm runs the CPU GEMM (gemm_cpu.c). Every failure leaves
+ * one line in rt->err naming the call that failed; rt_error returns it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emu.h"
+#include "rt_internal.h"
+
+size_t rt_dtype_size(dlcc_dtype dt)
+{
+	switch (dt) {
+	case DLCC_F32: case DLCC_I32: return 4;
+	case DLCC_F16: case DLCC_BF16: return 2;
+	case DLCC_F64: case DLCC_I64: return 8;
+	case DLCC_BOOL: case DLCC_U8: return 1;
+	}
+	return 0;
+}
+
+int64_t rt_numel(const dlcc_tensor_info *t, int64_t batch)
+{
+	int64_t n = 1;
+	for (int i = 0; i < t->rank; i++)
+		n *= t->dims[i] < 0 ? -t->dims[i] * batch : t->dims[i];
+	return n;
+}
+
+int rt_fail(Rt *rt, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rt->err, sizeof rt->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *rt_error(const Rt *rt) { return rt->err; }
+RtDevice rt_device(const Rt *rt) { return rt->dev; }
+const char *rt_device_name(const Rt *rt) { return rt->name; }
+
+/* RT_AUTO resolved: the environment first, then whether a GPU answers. */
+static RtDevice resolve_device(RtDevice want, char *err, size_t errlen, int *bad)
+{
+	const char *env = getenv("DLCC_DEVICE");
+	*bad = 0;
+	if (want != RT_AUTO)
+		return want;
+	if (env && *env) {
+		if (!strcmp(env, "cpu"))
+			return RT_CPU;
+		if (!strcmp(env, "cuda"))
+			return RT_CUDA;
+		snprintf(err, errlen, "DLCC_DEVICE=%s: expected cpu or cuda", env);
+		*bad = 1;
+		return RT_AUTO;
+	}
+	char why[256];
+	return rt_cuda_probe(why, sizeof why) ? RT_CUDA : RT_CPU;
+}
+
+Rt *rt_create(RtDevice want, const RtModuleImage *img, char *err, size_t errlen)
+{
+	int bad;
+	RtDevice dev = resolve_device(want, err, errlen, &bad);
+	if (bad)
+		return NULL;
+	Rt *rt = calloc(1, sizeof *rt);
+	if (!rt) {
+		snprintf(err, errlen, "rt_create: out of memory");
+		return NULL;
+	}
+	rt->img = img;
+	rt->dev = dev;
+	if (dev == RT_CPU) {
+		snprintf(rt->name, sizeof rt->name, "cpu emulation");
+		return rt;
+	}
+	if (rt_cuda_open(rt)) {
+		snprintf(err, errlen, "%s", rt->err);
+		rt_destroy(rt);
+		return NULL;
+	}
+	return rt;
+}
+
+void rt_destroy(Rt *rt)
+{
+	if (!rt)
+		return;
+	if (rt->dev == RT_CUDA)
+		rt_cuda_close(rt);
+	free(rt);
+}
+
+void *rt_alloc(Rt *rt, size_t bytes)
+{
+	if (rt->dev == RT_CUDA)
+		return rt_cuda_alloc(rt, bytes);
+	size_t rounded = (bytes + 63) / 64 * 64;
+	void *p = aligned_alloc(64, rounded ? rounded : 64);
+	if (!p) {
+		rt_fail(rt, "rt_alloc: out of host memory for %zu bytes", bytes);
+		return NULL;
+	}
+	memset(p, 0, rounded ? rounded : 64);
+	return p;
+}
+
+void rt_free(Rt *rt, void *p)
+{
+	if (!p)
+		return;
+	if (rt->dev == RT_CUDA)
+		rt_cuda_free(rt, p);
+	else
+		free(p);
+}
+
+static int copy(Rt *rt, void *dst, const void *src, size_t bytes, RtCopyKind kind)
+{
+	if (!bytes)
+		return 0;
+	if (rt->dev == RT_CUDA)
+		return rt_cuda_copy(rt, dst, src, bytes, kind);
+	memmove(dst, src, bytes);
+	return 0;
+}
+
+int rt_h2d(Rt *rt, void *dst, const void *src, size_t bytes)
+{
+	return copy(rt, dst, src, bytes, RT_COPY_H2D);
+}
+
+int rt_d2h(Rt *rt, void *dst, const void *src, size_t bytes)
+{
+	return copy(rt, dst, src, bytes, RT_COPY_D2H);
+}
+
+int rt_d2d(Rt *rt, void *dst, const void *src, size_t bytes)
+{
+	return copy(rt, dst, src, bytes, RT_COPY_D2D);
+}
+
+
+int rt_memset0(Rt *rt, void *dst, size_t bytes)
+{
+	if (rt->dev == RT_CUDA)
+		return rt_cuda_memset0(rt, dst, bytes);
+	memset(dst, 0, bytes);
+	return 0;
+}
+
+int rt_sync(Rt *rt) { return rt->dev == RT_CUDA ? rt_cuda_sync(rt) : 0; }
+
+int rt_launch(Rt *rt, int k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+	      unsigned bz, unsigned shmem, void **args)
+{
+	if (!rt->img || k < 0 || k >= rt->img->nkernels)
+		return rt_fail(rt, "rt_launch: no kernel number %d in this artifact", k);
+	unsigned g[3] = { gx, gy, gz }, b[3] = { bx, by, bz };
+	if (rt->dev == RT_CUDA)
+		return rt_cuda_launch(rt, k, g, b, shmem, args);
+	const RtKernelInfo *ki = &rt->img->kernels[k];
+	if (!ki->emu)
+		return rt_fail(rt, "rt_launch(%s): the kernel has no CPU version", ki->name);
+	if (rt_emu_launch_shmem(ki->emu, ki->uses_sync, g, b, shmem, args))
+		return rt_fail(rt, "rt_launch(%s): %s", ki->name, rt_emu_error());
+	return 0;
+}
+
+int rt_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, int k, double alpha,
+	    const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
+	    double beta, void *C, int ldc, long long strideC, int batch)
+{
+	if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (transa ? k : m) || lda < 1 ||
+	    ldb < (transb ? n : k) || ldb < 1 || ldc < m || ldc < 1)
+		return rt_fail(rt, "rt_gemm: bad sizes m=%d n=%d k=%d lda=%d ldb=%d ldc=%d "
+			       "(transa=%d transb=%d)", m, n, k, lda, ldb, ldc, transa, transb);
+	if (rt->dev == RT_CUDA)
+		return rt_cuda_gemm(rt, dt, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
+				    strideB, beta, C, ldc, strideC, batch);
+	if (rt_gemm_cpu(dt, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+			beta, C, ldc, strideC, batch))
+		return rt_fail(rt, "rt_gemm: dtype %d is not supported (f32, f64, f16, bf16)", (int)dt);
+	return 0;
+}
