@@ -1,0 +1,147 @@
+/*
+ * pipeline.c — the order in which passes run, and passes by name.
+ *
+ * pass_pipeline is the compile pipeline, one flat list of steps: the forward clean-up on the
+ * model graph, a clone as the inference program, and a second clone turned into the training
+ * program. Every step is followed by ir_verify (a failure there is a bug of the pass just run,
+ * reported with its name) and, when asked for, a dump of the IR in the text ir_parse reads, so
+ * a dump can be cut out and replayed with `dlcc opt FILE.dlir --passes NAME`.
+ *
+ * pass_run_named serves `dlcc opt --passes a,b` (and tools that name passes): each name maps
+ * to one pass entry point; "train" uses the default options (cross_entropy, sgd).
+ */
+#include <string.h>
+
+#include "passes/pipeline.h"
+
+typedef struct {
+	const char *dump; /* NULL, "after-all" or "a,b" */
+	FILE *to;
+} Dump;
+
+static int pipe_dump_selected(const char *dump, const char *pass)
+{
+	if (!dump)
+		return 0;
+	if (strcmp(dump, "after-all") == 0)
+		return 1;
+	size_t n = strlen(pass);
+	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
+		if (strncmp(p, pass, n) == 0 && (p[n] == ',' || p[n] == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* after pass `name` returned rc on g: verify, dump; -1 with g->err on any failure */
+static int pipe_step(const Dump *d, Graph *g, const char *name, int rc)
+{
+	if (rc < 0)
+		return -1;
+	if (ir_verify(g) < 0) {
+		char msg[sizeof g->err];
+		memcpy(msg, g->err, sizeof msg);
+		return ir_error(g, "internal: invalid IR after pass '%s': %s", name, msg);
+	}
+	if (pipe_dump_selected(d->dump, name)) {
+		fprintf(d->to, "# IR after %s\n", name);
+		ir_print(d->to, g);
+	}
+	return 0;
+}
+
+/* the training program, from a clone of the forward graph; NULL with g->err on failure */
+static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
+{
+	Graph *t = ir_graph_clone(g);
+	if (pipe_step(d, t, "train", pass_build_training(t, o)) < 0 ||
+	    pipe_step(d, t, "dce", pass_dce(t)) < 0) {
+		memcpy(g->err, t->err, sizeof g->err);
+		ir_graph_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* every name in a --dump-ir list is a step of the pipeline */
+static int pipe_check_dump(Graph *g, const char *dump)
+{
+	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train"};
+	if (!dump || strcmp(dump, "after-all") == 0)
+		return 0;
+	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
+		int n = (int)strcspn(p, ","), ok = 0;
+		for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+			ok |= (int)strlen(steps[i]) == n && strncmp(p, steps[i], n) == 0;
+		if (!ok)
+			return ir_error(g, "--dump-ir: unknown pass '%.*s' (after-all, or a list of: "
+					"import, mark-params, fold, dce, train)", n, p);
+	}
+	return 0;
+}
+
+int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Graph **train_out,
+		  const char *dump, FILE *dump_to)
+{
+	Dump d = {dump, dump_to ? dump_to : stderr};
+	*infer_out = NULL;
+	if (train_out)
+		*train_out = NULL;
+	if (pipe_check_dump(g, dump) < 0 ||
+	    pipe_step(&d, g, "import", 0) < 0 ||                        /* the frontend's graph */
+	    pipe_step(&d, g, "mark-params", pass_mark_params(g)) < 0 ||  /* trained vs frozen */
+	    pipe_step(&d, g, "fold", pass_fold_constants(g)) < 0 ||      /* shape arithmetic, frozen params */
+	    pipe_step(&d, g, "dce", pass_dce(g)) < 0)                   /* what no output needs */
+		return -1;
+	Graph *t = NULL;
+	if (train && !(t = pipe_training(&d, g, o)))                     /* loss, backward, optimizer */
+		return -1;
+	*infer_out = ir_graph_clone(g);                                  /* the inference program */
+	if (train_out)
+		*train_out = t;
+	else
+		ir_graph_free(t);
+	return 0;
+}
+
+/* ---- passes by name ---- */
+
+static int pipe_train_default(Graph *g)
+{
+	TrainOpts o;
+	train_opts_default(&o, "sgd");
+	o.loss = "cross_entropy";
+	return pass_build_training(g, &o);
+}
+
+static const struct {
+	const char *name;
+	int (*run)(Graph *g);
+} pipe_passes[] = {
+	{"fold", pass_fold_constants},
+	{"dce", pass_dce},
+	{"verify", ir_verify},
+	{"mark-params", pass_mark_params},
+	{"train", pipe_train_default},
+};
+
+#define PIPE_NPASSES (sizeof pipe_passes / sizeof *pipe_passes)
+
+const char *const *pass_names(void)
+{
+	static const char *names[PIPE_NPASSES + 1];
+	for (size_t i = 0; i < PIPE_NPASSES; i++)
+		names[i] = pipe_passes[i].name;
+	return names;
+}
+
+int pass_run_named(Graph *g, const char *name)
+{
+	char known[256] = "";
+	for (size_t i = 0; i < PIPE_NPASSES; i++) {
+		if (strcmp(pipe_passes[i].name, name) == 0)
+			return pipe_passes[i].run(g);
+		strcat(strcat(known, i ? ", " : ""), pipe_passes[i].name);
+	}
+	return ir_error(g, "unknown pass '%s' (known: %s)", name, known);
+}
