@@ -1,0 +1,205 @@
+/*
+ * cg_internal.h — what the files of codegen/ share: a growable text buffer, the memory plan of
+ * one program, and the emitter that kernel writers append to.
+ *
+ * The flow of cg_build (cg_build.c): plan memory for each program (cg_plan.c), then walk each
+ * program's schedule (cg_host.c) and, node by node, append a kernel (kernels.cu text), its CPU
+ * trampoline, its kernel-table entry and its launch in the host schedule (cg_emit.c); matrix
+ * products become rt_gemm calls (cg_gemm.c). Every kernel takes its tensors as pointers and the
+ * batch as `long long B` last, so every extent is a C expression of B and the host passes its
+ * run-time batch. Kernel writers never see offsets: a pointer argument names a Value and the
+ * emitter resolves it through the plan. NVRTC (cg_nvrtc.c) and the C compiler (cg_link.c) work
+ * on the finished texts.
+ */
+#ifndef DLCC_CG_INTERNAL_H
+#define DLCC_CG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "codegen/codegen.h"
+
+/* ---- text (cg_buf.c) ---- */
+typedef struct {
+	char *s;
+	size_t len, cap;
+} CgBuf;
+void cg_printf(CgBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cg_puts(CgBuf *b, const char *s);
+void cg_buf_free(CgBuf *b);
+/* Extent d (>= 0, or -k: k times the batch) as a C expression over the variable bv: "784",
+ * "B", "(2LL * B)". The returned strings live in a ring of 32 buffers. */
+const char *cg_dim(int64_t d, const char *bv);
+/* product of s->d[from..to) as a C expression ("1" when empty) */
+const char *cg_prod(const Shape *s, int from, int to, const char *bv);
+/* ir_numel_at for a max batch, as size_t bytes with elements of `esize` bytes */
+size_t cg_bytes(const Shape *s, size_t esize, int64_t batch);
+/* a value's display name for comments: "%name", made comment-safe */
+const char *cg_vname(const Value *v);
+/* "%7 = Relu(%6)  [node Relu_3]" */
+const char *cg_node_comment(const Node *n);
+int cg_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- memory plan (cg_plan.c) ---- */
+typedef enum { CG_NOWHERE, CG_WS, CG_PARAMS } CgSpace;
+typedef struct {
+	CgSpace space;
+	size_t offset;
+	size_t bytes; /* at max batch */
+} CgLoc;
+
+/* A copy at the end of a program (an output or update whose value could not be placed in
+ * the destination buffer directly). */
+typedef struct {
+	const Value *from;
+	CgLoc to;
+} CgCopy;
+
+typedef struct {
+	DType prec;    /* real type of every float tensor: DT_F32 or DT_F64 */
+	int max_batch;
+	size_t param_bytes;   /* parameters, states, then constants (grows as programs are planned) */
+	size_t *param_off;    /* per parameter index (shared by both programs) */
+	size_t *state_off;    /* per state index (training program) */
+	size_t *input_off;    /* per input index: fixed head of the workspace */
+	size_t label_off, loss_off; /* label; the f32 loss slot */
+	size_t *output_off;   /* per inference output index */
+	size_t train_base;    /* the training program's temporaries start here (after the loss) */
+	size_t infer_base;    /* the inference program's start here (after the outputs) */
+} CgLayout;
+
+typedef struct {
+	const Graph *g;
+	int training;
+	CgLoc *loc;        /* by Value.id: where its bytes are (aliases share their root's) */
+	const Value **root;/* by Value.id: the value that owns the buffer */
+	CgCopy *copies;
+	int ncopies;
+	int loss_direct;   /* the loss value lives in the f32 loss slot itself */
+	size_t ws_bytes;   /* workspace end of this program */
+	size_t naive_bytes, peak_bytes;
+} CgPlan;
+
+size_t cg_elem_size(DType dt, DType prec);
+/* Lay out parameters/states/constants and the fixed workspace head for both programs. */
+/* L->prec and L->max_batch are set by the caller; train or infer may be NULL (not both). */
+int cg_layout(CgLayout *L, Graph *infer, Graph *train, char *err, size_t errlen);
+void cg_layout_free(CgLayout *L);
+/* Plan one program against a layout (its constants are appended to the parameter block). */
+int cg_plan_program(CgPlan *p, CgLayout *L, Graph *g, int training, char *err, size_t errlen);
+void cg_plan_free(CgPlan *p);
+
+/* ---- emission ---- */
+#define CG_MAX_ARGS 24
+typedef struct {
+	const char *ctype;   /* "R *", "const R *", "long long" */
+	const char *name;    /* parameter name in the kernel */
+	const Value *v;      /* pointer argument: the tensor */
+	const char *hexpr;   /* scalar argument: host expression ("b", "step") */
+} CgArg;
+
+typedef struct {
+	char name[64];
+	const Node *node;    /* for the comment; may be NULL with `what` */
+	const char *what;    /* comment text when not a whole node */
+	CgArg args[CG_MAX_ARGS];
+	int nargs;
+	int uses_sync;
+	char grid[160];      /* host expression: blocks */
+	int block;           /* threads per block */
+	size_t dev_start;    /* where its text starts in e->dev, */
+	size_t key_start;    /* and its text after the name (the dedup key) */
+} CgKernel;
+
+/* kernels already emitted, by their text after the name: identical kernels are emitted once */
+typedef struct {
+	char *key;
+	int index;
+	char name[64];
+} CgKernelKey;
+
+typedef struct {
+	CgBuf dev;    /* kernel source (CUDA C subset) */
+	CgBuf emu;    /* CPU trampolines */
+	CgBuf ktab;   /* kernel table entries */
+	CgBuf host;   /* host schedules */
+	int nkernels;
+	CgKernelKey *keys;
+	int nkeys;
+	int launches, gemms; /* of the program being emitted */
+	const CgLayout *L;
+	const CgPlan *plan;
+	char *err;
+	size_t errlen;
+} CgEmit;
+
+#define CG_BLOCK 256          /* threads per block of every kernel */
+#define CG_LONG_ROW 256       /* reduced extents at least this long use a block per output */
+
+/* Start a kernel for node n (suffix names variants); then add args, open, write the body into
+ * e->dev, close. close emits the trampoline, the table entry and the host launch. */
+void cg_kernel_begin(CgEmit *e, CgKernel *k, const Node *n, const char *what);
+void cg_arg_out(CgKernel *k, const char *name, const Value *v);
+void cg_arg_in(CgKernel *k, const char *name, const Value *v);
+void cg_arg_ll(CgKernel *k, const char *name, const char *host_expr);
+/* a pointer that is no Value (the f32 loss slot): ctype "float *", host address expression */
+void cg_arg_raw(CgKernel *k, const char *ctype, const char *name, const char *host_addr);
+void cg_kernel_open(CgEmit *e, CgKernel *k);
+void cg_kernel_close(CgEmit *e, CgKernel *k);
+void cg_emit_free(CgEmit *e);
+/* grid-stride loop header over [0, n) with index i: "for (long long i = ...; i < n; ...)" */
+const char *cg_loop(const char *i, const char *n);
+/* host expression for a tensor's device address: "(W + 1024)" */
+const char *cg_addr(const CgEmit *e, const Value *v);
+const char *cg_ctype(DType dt); /* "R", "long long", "int", "unsigned char" */
+/* 1 when the reduced extent (at max batch) wants the block-per-output variant */
+int cg_long_row(const CgEmit *e, int64_t extent_at_max);
+
+/* kernel writers: return 0 or -1 with e->err */
+int cg_emit_elementwise(CgEmit *e, const Node *n);
+/* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */
+int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x);
+int cg_emit_softmax(CgEmit *e, const Node *n);
+int cg_emit_reduce(CgEmit *e, const Node *n);
+int cg_emit_transpose(CgEmit *e, const Node *n);
+int cg_emit_cross_entropy(CgEmit *e, const Node *n);
+int cg_emit_optimizer(CgEmit *e, const Node *n);
+int cg_emit_gemm(CgEmit *e, const Node *n);
+int cg_emit_matmul(CgEmit *e, const Node *n);
+/* loss → f32 slot, and end-of-program copies */
+int cg_emit_loss_store(CgEmit *e, const Value *loss);
+int cg_emit_copies(CgEmit *e);
+
+/* the prelude of the kernel source: real type, helpers, block reductions */
+void cg_prelude(CgBuf *b, DType prec);
+/* one program's schedule function into e->host */
+int cg_emit_program(CgEmit *e, const CgPlan *p, const char *fname);
+/* the model description and kernel table (host.c tail) */
+void cg_emit_desc(CgEmit *e, const CgLayout *L, Graph *infer, Graph *train, size_t cubin80,
+		  size_t cubin90, size_t ptx, size_t ws_bytes);
+/* the initial parameter block */
+unsigned char *cg_param_init(const CgLayout *L, const CgPlan *pi, const CgPlan *pt);
+
+/* ---- NVRTC (cg_nvrtc.c) ---- */
+typedef struct {
+	unsigned char *cubin80, *cubin90;
+	size_t cubin80_size, cubin90_size;
+	char *ptx;
+	size_t ptx_size;
+} CgBinaries;
+/* 1 when libnvrtc can be opened */
+int cg_nvrtc_available(void);
+int cg_nvrtc_compile(const char *src, const CgOpts *o, CgBinaries *bin, char *err, size_t errlen);
+void cg_binaries_free(CgBinaries *b);
+
+/* ---- files and the C compiler (cg_link.c) ---- */
+typedef struct {
+	const char *kernels, *emu, *host; /* texts */
+	const unsigned char *params;
+	size_t param_bytes;
+	const CgBinaries *bin;
+} CgArtifact;
+int cg_link(const CgArtifact *a, const CgOpts *o, char *err, size_t errlen);
+int cg_write_file(const char *path, const void *data, size_t n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * cg_loss.c — the scalar loss: SoftmaxCrossEntropy, storing the loss in the f32 slot the
+ * runtime reads, and the copies that end a program.
+ *
+ * SoftmaxCrossEntropy(z [P, C] after flattening the leading dims, t [P]) runs as one block of
+ * CG_BLOCK threads that ends in a block tree sum (uses_sync = 1). Short class axes (C below
+ * CG_LONG_ROW at max batch): each thread takes whole rows, then the block sums the per-thread
+ * totals. Long class axes: the block works on one row at a time, max and sum by block
+ * reductions. Both write mean(-log_softmax(z)[t]) to y[0]; a class id outside [0, C) makes the
+ * loss NaN instead of reading out of bounds.
+ * When the loss is not already in the f32 slot (an f64 program, a loss that is an alias), a
+ * one-thread kernel converts it there. Copies (outputs that could not be placed in their slot,
+ * updates not done in place) are rt_d2d calls sized by the batch.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "codegen/cg_internal.h"
+
+static void emit_ce_short(CgBuf *d)
+{
+	cg_puts(d, "\tfor (long long r = threadIdx.x; r < rows; r += blockDim.x) {\n"
+		   "\t\tconst long long base = r * A;\n"
+		   "\t\tR m = -INFINITY;\n"
+		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\tm = r_max(m, x0[base + k]);\n"
+		   "\t\tR s = (R)0;\n"
+		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\ts += r_exp(x0[base + k] - m);\n"
+		   "\t\tconst long long c = (long long)x1[r];\n"
+		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
+		   "\t}\n"
+		   "\tacc = dlcc_block_sum(acc, sh);\n");
+}
+
+static void emit_ce_long(CgBuf *d)
+{
+	cg_puts(d, "\tfor (long long r = 0; r < rows; r++) {\n"
+		   "\t\tconst long long base = r * A;\n"
+		   "\t\tR m = -INFINITY;\n"
+		   "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x)\n\t\t\tm = r_max(m, x0[base + k]);\n"
+		   "\t\tm = dlcc_block_max(m, sh);\n"
+		   "\t\tR s = (R)0;\n"
+		   "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x)\n\t\t\ts += r_exp(x0[base + k] - m);\n"
+		   "\t\ts = dlcc_block_sum(s, sh);\n"
+		   "\t\tconst long long c = (long long)x1[r];\n"
+		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
+		   "\t}\n");
+}
+
+int cg_emit_cross_entropy(CgEmit *e, const Node *n)
+{
+	const Value *z = n->in[0], *t = n->in[1];
+	const Shape *s = &z->shape;
+	int lng = cg_long_row(e, ir_dim_at(s->d[s->rank - 1], e->L->max_batch));
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", n->out[0]);
+	cg_arg_in(&k, "x0", z);
+	cg_arg_in(&k, "x1", t);
+	k.uses_sync = 1;
+	snprintf(k.grid, sizeof k.grid, "1");
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
+	cg_printf(d, "\tconst long long A = %s, rows = %s;\n\tR acc = (R)0;\n", cg_dim(s->d[s->rank - 1], "B"),
+		  cg_prod(s, 0, s->rank - 1, "B"));
+	if (lng)
+		emit_ce_long(d);
+	else
+		emit_ce_short(d);
+	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = acc / (R)rows;\n");
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+int cg_emit_loss_store(CgEmit *e, const Value *loss)
+{
+	char slot[64];
+	CgKernel k;
+	snprintf(slot, sizeof slot, "(W + %zu)", e->L->loss_off);
+	cg_kernel_begin(e, &k, NULL, "the loss as f32 into its slot");
+	cg_arg_raw(&k, "float *", "y", slot);
+	cg_arg_in(&k, "x0", loss);
+	snprintf(k.grid, sizeof k.grid, "1");
+	k.block = 1;
+	cg_kernel_open(e, &k);
+	cg_puts(&e->dev, "\tif (threadIdx.x == 0 && blockIdx.x == 0)\n\t\ty[0] = (float)x0[0];\n");
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+int cg_emit_copies(CgEmit *e)
+{
+	const CgPlan *p = e->plan;
+	for (int i = 0; i < p->ncopies; i++) {
+		const CgCopy *c = &p->copies[i];
+		const Value *v = c->from;
+		size_t es = cg_elem_size(v->dt, e->L->prec);
+		cg_printf(&e->host, "\t/* %s into its %s */\n", cg_vname(v), c->to.space == CG_PARAMS ? "state" : "output slot");
+		cg_printf(&e->host, "\tif (rt_d2d(rt, (%s + %zu), %s, (size_t)%s * %zu) < 0)\n\t\treturn -1;\n",
+			  c->to.space == CG_PARAMS ? "P" : "W", c->to.offset, cg_addr(e, v),
+			  cg_prod(&v->shape, 0, v->shape.rank, "b"), es);
+	}
+	return 0;
+}
