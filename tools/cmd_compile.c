@@ -120,10 +120,7 @@ void compile_front(CompileOpts *o, Graph **infer, Graph **train)
 	int training = !strcmp(o->mode, "train");
 	if (training)
 		choose_loss(o, g);
-	FILE *dump_to = stderr;
-	if (o->dump && !strcmp(o->emit, "ir") && !o->out)
-		dump_to = stdout;
-	if (pass_pipeline(g, &o->train, training, infer, train, o->dump, dump_to) < 0)
+	if (pass_pipeline(g, &o->train, training, infer, train, o->dump, stderr) < 0)
 		die(EXIT_USAGE, "%s: %s", o->model, g->err);
 	ir_graph_free(g);
 }
