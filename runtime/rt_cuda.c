@@ -217,7 +217,11 @@ static int load_module(Rt *rt, int major)
 
 static int open_cublas(Rt *rt)
 {
-	static const char *names[] = { "libcublas.so.13", "libcublas.so.12", "libcublas.so" };
+	/* the loader's path first, then the toolkit's usual place (often not in ld.so.conf) */
+	static const char *names[] = { "libcublas.so.13", "libcublas.so.12", "libcublas.so",
+				       "/usr/local/cuda/lib64/libcublas.so.13",
+				       "/usr/local/cuda/lib64/libcublas.so.12",
+				       "/usr/local/cuda/lib64/libcublas.so" };
 	RtCuda *c = rt->cuda;
 	const char *first = "?";
 	for (size_t i = 0; i < sizeof names / sizeof *names && !c->libcublas; i++)

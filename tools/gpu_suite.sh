@@ -11,9 +11,11 @@ gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/nu
 echo "GPU suite on: ${gpu:-no GPU found}"
 pass=0; failn=0; summary=""
 for t in tests/e2e/*.sh; do
-  n=$(basename "$t" .sh); t0=$(date +%s.%N)
-  if bash "$t" "$B" >"/tmp/gpu_suite_$n.log" 2>&1; then r=PASS; pass=$((pass+1)); else r=FAIL; failn=$((failn+1)); tail -20 "/tmp/gpu_suite_$n.log"; fi
-  summary+=$(printf '%-16s %s  %6.1f s' "$n" "$r" "$(echo "$(date +%s.%N) - $t0" | bc)")$'\n'
+  n=$(basename "$t" .sh); t0=$(date +%s%N)
+  log=${DLCC_SUITE_LOGS:-/tmp}/gpu_suite_$n.log
+  if bash "$t" "$B" >"$log" 2>&1; then r=PASS; pass=$((pass+1)); else r=FAIL; failn=$((failn+1)); tail -20 "$log"; fi
+  dev=$(grep -o -m1 'on cuda[^,]*\|on cpu emulation' "$log" || true)
+  summary+=$(printf '%-16s %s  %6.1f s  %s' "$n" "$r" "$(( ($(date +%s%N) - t0) / 1000000 ))e-3" "$dev")$'\n'
 done
 echo "== GPU suite summary ($gpu) =="
 printf '%s' "$summary"
