@@ -85,7 +85,7 @@ static int emit_ew(CgEmit *e, const Node *n, const char *what, const Value *y, i
 		emit_decompose(e, y, nin, x, kind);
 	for (int i = 0; i < nin; i++) {
 		const char *ix = kind[i] == IX_DIRECT ? "i" : kind[i] == IX_SCALAR ? "0" : NULL;
-		char buf[8];
+		char buf[16];
 		snprintf(buf, sizeof buf, "i%d", i);
 		cg_printf(&e->dev, "\t\tconst %s %s = %s[%s];\n", cg_ctype(x[i]->dt), ops[i], names[i],
 			  ix ? ix : buf);
