@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/dsl.h"
 #include "frontend/onnx.h"
 #include "passes/pipeline.h"
 #include "tools/cli.h"
@@ -16,9 +17,8 @@ void compile_opts_init(CompileOpts *o)
 	memset(o, 0, sizeof *o);
 	o->emit = "so";
 	o->mode = "train";
-	o->precision = "fp32";
-	o->batch = 256;
-	o->train.optimizer = "sgd";
+	/* precision, batch and optimizer stay unset until compile_opts_finish, so that a .dl
+	 * model's training section can fill in what the command line did not say */
 }
 
 static const char *one_of(const char *opt, const char *v, const char *const *allowed)
@@ -33,7 +33,7 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 {
 	static const char *const losses[] = {"cross_entropy", "mse", "none", NULL};
 	static const char *const opts[] = {"sgd", "momentum", "adam", "adamw", NULL};
-	static const char *const emits[] = {"so", "a", "cuda", "ptx", "ir", "dot", NULL};
+	static const char *const emits[] = {"so", "a", "cuda", "ptx", "ir", "dot", "dl", NULL};
 	static const char *const modes[] = {"train", "infer", NULL};
 	static const char *const precs[] = {"fp32", "fp64", NULL};
 	const char *v;
@@ -52,20 +52,57 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 			die(EXIT_USAGE, "--precision %s: mixed precision is not available yet; use fp32 or fp64", v);
 		o->precision = one_of("--precision", v, precs);
 	} else if ((v = arg_value(argc, argv, i, "--batch"))) o->batch = arg_long("--batch", v, 1, 1 << 20);
-	else if ((v = arg_value(argc, argv, i, "--emit"))) {
-		if (!strcmp(v, "dl"))
-			die(EXIT_USAGE, "--emit dl: the model language is not available yet");
-		o->emit = one_of("--emit", v, emits);
-	} else if ((v = arg_value(argc, argv, i, "--dump-ir"))) o->dump = v;
+	else if ((v = arg_value(argc, argv, i, "--emit"))) o->emit = one_of("--emit", v, emits);
+	else if ((v = arg_value(argc, argv, i, "--dump-ir"))) o->dump = v;
 	else if ((v = arg_value(argc, argv, i, "--arch"))) o->arch = v;
 	else if (!strcmp(argv[*i], "-v") || !strcmp(argv[*i], "--verbose")) o->verbose = 1;
 	else return 0;
 	return 1;
 }
 
+static int is_dl(const char *path)
+{
+	const char *dot = path ? strrchr(path, '.') : NULL;
+	return dot && !strcmp(dot, ".dl");
+}
+
+/* The `train { }` section of a .dl model, for every setting the command line left unset. */
+static void apply_dl_train(CompileOpts *o)
+{
+	DslTrain t;
+	char err[1024];
+	Graph *g = dsl_load(o->model, &t, err, sizeof err);
+	if (!g)
+		die(EXIT_USAGE, "%s", err);
+	ir_graph_free(g);
+	if (t.loss_set && !o->train.loss) o->train.loss = t.loss;
+	if (t.optimizer_set && !o->train.optimizer) o->train.optimizer = t.optimizer;
+	if (t.lr_set && !o->lr_set) o->train.lr = t.lr, o->lr_set = 1;
+	if (t.momentum_set && !o->momentum_set) o->train.momentum = t.momentum, o->momentum_set = 1;
+	if (t.weight_decay_set && !o->wd_set) o->train.weight_decay = t.weight_decay, o->wd_set = 1;
+	if ((t.betas_set & 1) && !o->train.beta1) o->train.beta1 = t.beta1;
+	if ((t.betas_set & 2) && !o->train.beta2) o->train.beta2 = t.beta2;
+	if (t.eps_set && !o->train.eps) o->train.eps = t.eps;
+	if (t.batch_set && !o->batch) o->batch = (int)t.batch;
+	if (t.precision_set && !o->precision) {
+		if (!strcmp(t.precision, "fp16") || !strcmp(t.precision, "bf16"))
+			die(EXIT_USAGE, "%s: precision %s: mixed precision is not available yet; use fp32 or fp64",
+			    o->model, t.precision);
+		o->precision = t.precision;
+	}
+	if (t.schedule_set && (t.schedule != DSL_SCHED_CONSTANT || t.warmup))
+		note("%s: the learning-rate schedule is not applied yet (the runtime keeps lr constant)", o->model);
+}
+
 void compile_opts_finish(CompileOpts *o)
 {
 	TrainOpts d;
+	if (is_dl(o->model))
+		apply_dl_train(o);
+	if (!o->precision)
+		o->precision = "fp32";
+	if (!o->batch)
+		o->batch = 256;
 	train_opts_default(&d, o->train.optimizer);
 	d.loss = o->train.loss;
 	if (o->lr_set) d.lr = o->train.lr;
@@ -87,10 +124,8 @@ DType compile_precision(const CompileOpts *o)
 static Graph *load_model(const CompileOpts *o)
 {
 	char err[1024];
-	const char *dot = strrchr(o->model, '.');
-	if (dot && !strcmp(dot, ".dl"))
-		die(EXIT_USAGE, "%s: the dlcc model language is not available yet", o->model);
-	Graph *g = onnx_load(o->model, o->batch, err, sizeof err);
+	Graph *g = is_dl(o->model) ? dsl_load(o->model, NULL, err, sizeof err)
+				   : onnx_load(o->model, o->batch, err, sizeof err);
 	if (!g)
 		die(EXIT_USAGE, "%s", err);
 	return g;
@@ -132,6 +167,8 @@ static void emit_ir(const CompileOpts *o, Graph *g)
 		die(EXIT_USAGE, "%s: cannot write", o->out);
 	if (!strcmp(o->emit, "dot"))
 		ir_print_dot(f, g);
+	else if (!strcmp(o->emit, "dl"))
+		ir_print_dl(f, g);
 	else
 		ir_print(f, g);
 	if (f != stdout)
@@ -153,14 +190,14 @@ int cmd_compile(int argc, char **argv)
 	}
 	if (!o.model)
 		die(EXIT_USAGE, "no model given (dlcc --help)");
-	int text = !strcmp(o.emit, "ir") || !strcmp(o.emit, "dot");
+	int text = !strcmp(o.emit, "ir") || !strcmp(o.emit, "dot") || !strcmp(o.emit, "dl");
 	if (!o.out && !text)
 		die(EXIT_USAGE, "-o OUT is required for --emit %s", o.emit);
 	compile_opts_finish(&o);
 	Graph *infer = NULL, *train = NULL;
 	compile_front(&o, &infer, &train);
 	if (text) {
-		emit_ir(&o, train ? train : infer);
+		emit_ir(&o, train && strcmp(o.emit, "dl") ? train : infer);
 	} else {
 		CgOpts cg = {o.out, o.emit, o.batch, compile_precision(&o), o.arch, o.verbose};
 		char err[1024];
