@@ -81,14 +81,12 @@ static Value *simp_transpose(const Node *n)
 	return back ? simp_same(n, d->in[0]) : NULL;
 }
 
-/* Reshape of a Reshape/Flatten reads the inner one's input; 0 when nothing changed */
-static int simp_reshape_chain(Node *n)
+/* a Reshape of a Reshape/Flatten (of ...) reads the first input of the chain */
+static void simp_reshape_chain(Node *n)
 {
-	const Node *d = n->in[0]->def;
-	if (n->op != OP_RESHAPE || !d || (d->op != OP_RESHAPE && d->op != OP_FLATTEN))
-		return 0;
-	n->in[0] = d->in[0];
-	return 1;
+	const Node *d;
+	while (n->op == OP_RESHAPE && (d = n->in[0]->def) && (d->op == OP_RESHAPE || d->op == OP_FLATTEN))
+		n->in[0] = d->in[0];
 }
 
 /* the value n's output equals, or NULL */
