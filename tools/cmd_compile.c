@@ -133,7 +133,7 @@ static void emit_ir(const CompileOpts *o, Graph *g)
 	if (!strcmp(o->emit, "dot"))
 		ir_print_dot(f, g);
 	else
-		ir_print(f, g);
+		ir_print(f, g), info_plan_comment(f, g, o->batch);
 	if (f != stdout)
 		fclose(f);
 }
