@@ -187,6 +187,9 @@ int cg_plan(Graph *g, int max_batch, CgStats *st, char *err, size_t errlen)
 		st->workspace_bytes = ws_bytes(&b);
 		st->naive_bytes = p->naive_bytes;
 		st->peak_live_bytes = p->peak_bytes;
+		st->fixed_bytes = p->fixed_bytes;
+		st->traffic_bytes = cg_plan_traffic(p, &b.L);
+		st->inplace = p->ninplace;
 		st->kernels = b.e.launches;
 		st->gemms = b.e.gemms;
 	}

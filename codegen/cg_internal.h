@@ -77,7 +77,10 @@ typedef struct {
 	int ncopies;
 	int loss_direct;   /* the loss value lives in the f32 loss slot itself */
 	size_t ws_bytes;   /* workspace end of this program */
-	size_t naive_bytes, peak_bytes;
+	size_t fixed_bytes; /* the fixed head this program uses: inputs, label, loss slot / outputs */
+	size_t peak_bytes;  /* lower bound: fixed_bytes + the most temporary bytes live at once */
+	size_t naive_bytes; /* fixed_bytes + one buffer per temporary */
+	int ninplace;       /* elementwise outputs written over a dying input */
 } CgPlan;
 
 size_t cg_elem_size(DType dt, DType prec);
@@ -88,6 +91,12 @@ void cg_layout_free(CgLayout *L);
 /* Plan one program against a layout (its constants are appended to the parameter block). */
 int cg_plan_program(CgPlan *p, CgLayout *L, Graph *g, int training, char *err, size_t errlen);
 void cg_plan_free(CgPlan *p);
+/* Checks a finished plan from the graph alone: no two workspace tensors whose lifetimes meet
+ * share bytes, except an elementwise output written over the input that dies at its node.
+ * cg_plan_program runs it on every plan. */
+int cg_plan_check(const CgPlan *p, char *err, size_t errlen);
+/* bytes every launched node reads and writes at max batch (each distinct operand once) */
+size_t cg_plan_traffic(const CgPlan *p, const CgLayout *L);
 
 /* ---- emission ---- */
 #define CG_MAX_ARGS 24

@@ -5,10 +5,18 @@
  * order, shared by both programs), then the optimizer state, then each program's constants.
  * The workspace starts with a fixed head shared by both programs — inputs, label, the f32 loss
  * slot, then the inference outputs — followed by each program's temporaries, planned for
- * max_batch. Temporaries are placed by liveness over the schedule: a value's buffer is born at
- * its producer and dies after its last reader; a Reshape/Flatten output (kclass K_NONE) is an
- * alias that extends its root's life. At each node the dead buffers return to a free list and
- * the node's outputs take the best-fitting free interval (or grow the top).
+ * max_batch. Temporaries are placed in three steps over the schedule:
+ *   1. liveness: a buffer is born at its producer and dies after its last reader; a
+ *      Reshape/Flatten output (kclass K_NONE) is an alias that extends its root's life;
+ *   2. in-place sharing: an elementwise output (K_UNARY/K_BINARY) of the shape and size of an
+ *      input whose buffer dies at that node takes that buffer (never a graph input, parameter,
+ *      pinned slot, or a buffer read later);
+ *   3. greedy by size: buffers sorted by size (largest first), each at the lowest offset that
+ *      overlaps no placed buffer whose lifetime meets its own.
+ * The lower bound reported beside the workspace (peak_bytes) is the fixed head this program uses
+ * plus the most temporary bytes live at one schedule position after step 2; the naive figure is
+ * the fixed head plus one buffer per temporary. cg_plan_check (cg_plan_check.c) re-derives the
+ * lifetimes from the graph and checks every plan for overlapping live tensors.
  *
  * Updates: an optimizer node's output that is the new value of a parameter/state is written in
  * place into that parameter/state, which is only correct if the node runs after every other
@@ -269,109 +277,160 @@ static void liveness(PlanCtx *c)
 		c->last[p->root[g->loss->id]->id] = g->nnodes;
 }
 
-/* ---- best fit over free intervals ---- */
+/* ---- buffers: in-place sharing, lower bound, greedy-by-size placement ---- */
+
+/* One workspace buffer: the roots that share it (an in-place chain) live in [start, end]. */
+typedef struct {
+	int start, end;   /* schedule positions, inclusive */
+	size_t size;      /* aligned bytes */
+	size_t off;       /* from the program's base */
+} Buf;
 
 typedef struct {
-	size_t off, size;
-} Interval;
-
-typedef struct {
-	Interval *v;
+	Buf *v;
 	int n;
-	size_t top;
-} FreeList;
-
-static void fl_insert(FreeList *f, size_t off, size_t size)
-{
-	int i = 0;
-	while (i < f->n && f->v[i].off < off)
-		i++;
-	f->v = realloc(f->v, (f->n + 1) * sizeof *f->v);
-	memmove(f->v + i + 1, f->v + i, (f->n - i) * sizeof *f->v);
-	f->v[i] = (Interval){off, size};
-	f->n++;
-	if (i + 1 < f->n && f->v[i].off + f->v[i].size == f->v[i + 1].off) {
-		f->v[i].size += f->v[i + 1].size;
-		memmove(f->v + i + 1, f->v + i + 2, (f->n - i - 2) * sizeof *f->v);
-		f->n--;
-	}
-	if (i > 0 && f->v[i - 1].off + f->v[i - 1].size == f->v[i].off) {
-		f->v[i - 1].size += f->v[i].size;
-		memmove(f->v + i, f->v + i + 1, (f->n - i - 1) * sizeof *f->v);
-		f->n--;
-	}
-}
-
-static size_t fl_alloc(FreeList *f, size_t size)
-{
-	int best = -1;
-	for (int i = 0; i < f->n; i++)
-		if (f->v[i].size >= size && (best < 0 || f->v[i].size < f->v[best].size))
-			best = i;
-	if (best >= 0) {
-		size_t off = f->v[best].off;
-		f->v[best].off += size;
-		f->v[best].size -= size;
-		if (!f->v[best].size) {
-			memmove(f->v + best, f->v + best + 1, (f->n - best - 1) * sizeof *f->v);
-			f->n--;
-		}
-		return off;
-	}
-	/* grow: reuse a free interval that ends at the top */
-	if (f->n && f->v[f->n - 1].off + f->v[f->n - 1].size == f->top) {
-		size_t off = f->v[f->n - 1].off;
-		f->n--;
-		f->top = off + size;
-		return off;
-	}
-	size_t off = f->top;
-	f->top += size;
-	return off;
-}
+	int *of;          /* by root id: buffer index, -1 none */
+} Bufs;
 
 static int needs_dynamic(PlanCtx *c, const Value *r)
 {
 	return r->kind == V_TEMP && c->p->loc[r->id].space == CG_NOWHERE;
 }
 
-static void allocate(PlanCtx *c, size_t base, size_t fixed_live)
+/* The buffer n's output may take in place: an elementwise node whose output has the shape and
+ * element size of an input that is a workspace temporary dying at this node (its whole buffer:
+ * no later reader, no alias read later, not an output, copy or the loss). The kernels read
+ * operand element i and then write element i, in the same thread, so this is safe. */
+static int inplace_source(PlanCtx *c, Bufs *B, const Node *n, int at)
+{
+	KClass kc = ir_ops[n->op].kclass;
+	if ((kc != K_UNARY && kc != K_BINARY) || n->nout != 1)
+		return -1;
+	const Value *o = n->out[0];
+	for (int k = 0; k < n->nin; k++) {
+		const Value *in = n->in[k], *r = c->p->root[in->id];
+		int b = B->of[r->id];
+		if (b < 0 || B->v[b].end != at || !ir_shape_eq(&in->shape, &o->shape) ||
+		    value_bytes(c->L, in) != value_bytes(c->L, o))
+			continue;
+		return b;
+	}
+	return -1;
+}
+
+static int new_buf(Bufs *B, int start, int end, size_t size)
+{
+	B->v = realloc(B->v, (B->n + 1) * sizeof *B->v);
+	B->v[B->n] = (Buf){start, end, size, 0};
+	return B->n++;
+}
+
+/* one buffer per dynamic root, in schedule order, except where an output takes its input's */
+static void collect_bufs(PlanCtx *c, Bufs *B)
 {
 	Graph *g = c->g;
 	CgPlan *p = c->p;
-	FreeList fl = {0};
-	const Value **live = calloc(g->nvalues + 1, sizeof *live);
-	int nlive = 0;
-	size_t live_bytes = 0;
-	p->peak_bytes = fixed_live;
 	for (int i = 0; i < g->nnodes; i++) {
-		for (int k = 0; k < nlive;) {
-			if (c->last[live[k]->id] < i) {
-				CgLoc *l = &p->loc[live[k]->id];
-				fl_insert(&fl, l->offset - base, align_up(l->bytes));
-				live_bytes -= align_up(l->bytes);
-				live[k] = live[--nlive];
-			} else {
-				k++;
-			}
-		}
 		Node *n = g->nodes[i];
 		for (int j = 0; j < n->nout; j++) {
 			const Value *r = p->root[n->out[j]->id];
-			if (!needs_dynamic(c, r))
+			if (!needs_dynamic(c, r) || B->of[r->id] >= 0)
 				continue;
-			size_t bytes = value_bytes(c->L, r);
-			set_loc(p, r, CG_WS, base + fl_alloc(&fl, align_up(bytes)), bytes);
-			live[nlive++] = r;
-			live_bytes += align_up(bytes);
-			p->naive_bytes += align_up(bytes);
+			size_t size = align_up(value_bytes(c->L, r));
+			p->naive_bytes += size;
+			int b = r == n->out[j] ? inplace_source(c, B, n, i) : -1;
+			if (b >= 0) {
+				B->v[b].end = c->last[r->id];
+				p->ninplace++;
+			} else {
+				b = new_buf(B, i, c->last[r->id], size);
+			}
+			B->of[r->id] = b;
 		}
-		if (fixed_live + live_bytes > p->peak_bytes)
-			p->peak_bytes = fixed_live + live_bytes;
 	}
-	p->ws_bytes = base + fl.top;
-	free(live);
-	free(fl.v);
+}
+
+/* The lower bound: the most bytes live at one schedule position — buffers whose [start, end]
+ * holds it, after in-place sharing — plus the fixed head this program uses. No placement of
+ * these buffers can need less, since buffers live at the same position must be disjoint. */
+static size_t peak_live(const Bufs *B, int nnodes, size_t fixed)
+{
+	size_t *at = calloc(nnodes + 2, sizeof *at), peak = 0;
+	for (int b = 0; b < B->n; b++)
+		for (int i = B->v[b].start; i <= B->v[b].end && i <= nnodes; i++)
+			at[i] += B->v[b].size;
+	for (int i = 0; i <= nnodes; i++)
+		peak = at[i] > peak ? at[i] : peak;
+	free(at);
+	return fixed + peak;
+}
+
+static const Buf *sort_bufs_base;
+static int by_size_desc(const void *a, const void *b)
+{
+	const Buf *x = &sort_bufs_base[*(const int *)a], *y = &sort_bufs_base[*(const int *)b];
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return x->start - y->start;
+}
+
+/* lowest offset where buffer b fits beside every placed buffer whose lifetime meets its own */
+static size_t lowest_fit(const Bufs *B, const char *placed, int b)
+{
+	const Buf *x = &B->v[b];
+	size_t off = 0;
+	for (int moved = 1; moved;) {
+		moved = 0;
+		for (int k = 0; k < B->n; k++) {
+			const Buf *y = &B->v[k];
+			if (!placed[k] || y->end < x->start || x->end < y->start)
+				continue;
+			if (off < y->off + y->size && y->off < off + x->size) {
+				off = y->off + y->size;
+				moved = 1;
+			}
+		}
+	}
+	return off;
+}
+
+/* greedy by size: largest first, each at the lowest offset that fits; returns the top */
+static size_t place_bufs(Bufs *B)
+{
+	int *order = malloc((B->n + 1) * sizeof *order);
+	char *placed = calloc(B->n + 1, 1);
+	size_t top = 0;
+	for (int b = 0; b < B->n; b++)
+		order[b] = b;
+	sort_bufs_base = B->v;
+	qsort(order, B->n, sizeof *order, by_size_desc);
+	for (int k = 0; k < B->n; k++) {
+		Buf *x = &B->v[order[k]];
+		x->off = lowest_fit(B, placed, order[k]);
+		placed[order[k]] = 1;
+		top = x->off + x->size > top ? x->off + x->size : top;
+	}
+	free(order);
+	free(placed);
+	return top;
+}
+
+static void allocate(PlanCtx *c, size_t base, size_t fixed)
+{
+	Graph *g = c->g;
+	CgPlan *p = c->p;
+	Bufs B = {NULL, 0, malloc((g->nvalues + 1) * sizeof(int))};
+	for (int i = 0; i < g->nvalues; i++)
+		B.of[i] = -1;
+	collect_bufs(c, &B);
+	p->fixed_bytes = fixed;
+	p->peak_bytes = peak_live(&B, g->nnodes, fixed);
+	p->ws_bytes = base + place_bufs(&B);
+	for (int i = 0; i < g->nvalues; i++)
+		if (B.of[i] >= 0)
+			set_loc(p, g->values[i], CG_WS, base + B.v[B.of[i]].off, value_bytes(c->L, g->values[i]));
+	free(B.v);
+	free(B.of);
 }
 
 /* bytes of the fixed head this program uses (inputs, label, loss / outputs) */
@@ -438,11 +497,34 @@ int cg_plan_program(CgPlan *p, CgLayout *L, Graph *g, int training, char *err, s
 		p->naive_bytes = fixed;
 		allocate(&c, training ? L->train_base : L->infer_base, fixed);
 		resolve_aliases(p, g);
+		rc = cg_plan_check(p, err, errlen); /* cheap: always on */
 	}
 	free(c.def);
 	free(c.last);
 	free(c.upd);
 	return rc;
+}
+
+size_t cg_plan_traffic(const CgPlan *p, const CgLayout *L)
+{
+	const Graph *g = p->g;
+	size_t s = 0;
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (ir_ops[n->op].kclass == K_NONE)
+			continue;
+		for (int k = 0; k < n->nin; k++) {
+			int seen = 0;
+			for (int j = 0; j < k; j++)
+				seen |= n->in[j] == n->in[k];
+			s += seen ? 0 : value_bytes(L, n->in[k]);
+		}
+		for (int k = 0; k < n->nout; k++)
+			s += value_bytes(L, n->out[k]);
+	}
+	for (int i = 0; i < p->ncopies; i++)
+		s += 2 * value_bytes(L, p->copies[i].from);
+	return s;
 }
 
 void cg_plan_free(CgPlan *p)

@@ -33,8 +33,11 @@ int cg_build(Graph *infer, Graph *train, const CgOpts *o, char *err, size_t errl
 typedef struct {
 	size_t param_bytes;     /* parameters + optimizer state */
 	size_t workspace_bytes; /* planned workspace for max_batch */
-	size_t naive_bytes;     /* one buffer per tensor */
-	size_t peak_live_bytes; /* most bytes live at once (lower bound) */
+	size_t naive_bytes;     /* fixed head + one buffer per temporary */
+	size_t peak_live_bytes; /* lower bound: fixed head + most temporary bytes live at once */
+	size_t fixed_bytes;     /* the fixed head the program uses: inputs, label, loss / outputs */
+	size_t traffic_bytes;   /* bytes read + written per step by the launched nodes and copies */
+	int inplace;            /* elementwise outputs written over their dying input */
 	int kernels;            /* kernel launches per training step */
 	int gemms;              /* cuBLAS calls per training step */
 } CgStats;

@@ -22,6 +22,12 @@ void train_opts_default(TrainOpts *o, const char *optimizer);
 int pass_fold_constants(Graph *g);
 /* Dead-code elimination: drop nodes that reach no output, loss or update. */
 int pass_dce(Graph *g);
+/* CSE: nodes with the same op, inputs and attributes (and equal constants) become one; never
+ * the optimizer updates, seeded ops or model outputs. */
+int pass_cse(Graph *g);
+/* Exact algebraic rewrites: Identity, Neg∘Neg, cancelling Transposes, no-op and chained
+ * Reshapes, x*1, x/1, x+0, x-0. Leaves dead nodes for pass_dce. */
+int pass_simplify(Graph *g);
 /* Parameters = float V_PARAM values on a differentiable path to outputs[0]; others become V_CONST. */
 int pass_mark_params(Graph *g);
 /* Loss: adds the label input and the scalar loss on outputs[0] (o->loss), sets g->loss. */
@@ -33,7 +39,7 @@ int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
 /* loss + autodiff + optimizer: turns a forward graph into the training program. */
 int pass_build_training(Graph *g, const TrainOpts *o);
 
-/* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, mark-params, train
+/* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
  * (uses default TrainOpts: cross_entropy, sgd). Returns -1 with g->err set. */
 int pass_run_named(Graph *g, const char *name);
 const char *const *pass_names(void); /* NULL-terminated */

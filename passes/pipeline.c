@@ -7,6 +7,9 @@
  * reported with its name) and, when asked for, a dump of the IR in the text ir_parse reads, so
  * a dump can be cut out and replayed with `dlcc opt FILE.dlir --passes NAME`.
  *
+ * The training program is cleaned after autodiff by cse, simplify and dce: autodiff and the
+ * loss emit duplicate constants and recomputations, Identity and Reshape round trips.
+ *
  * pass_run_named serves `dlcc opt --passes a,b` (and tools that name passes): each name maps
  * to one pass entry point; "train" uses the default options (cross_entropy, sgd).
  */
@@ -54,8 +57,10 @@ static int pipe_step(const Dump *d, Graph *g, const char *name, int rc)
 static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 {
 	Graph *t = ir_graph_clone(g);
-	if (pipe_step(d, t, "train", pass_build_training(t, o)) < 0 ||
-	    pipe_step(d, t, "dce", pass_dce(t)) < 0) {
+	if (pipe_step(d, t, "train", pass_build_training(t, o)) < 0 ||   /* loss, backward, optimizer */
+	    pipe_step(d, t, "cse", pass_cse(t)) < 0 ||                  /* one node per computation */
+	    pipe_step(d, t, "simplify", pass_simplify(t)) < 0 ||        /* exact algebraic rewrites */
+	    pipe_step(d, t, "dce", pass_dce(t)) < 0) {                  /* what they left unused */
 		memcpy(g->err, t->err, sizeof g->err);
 		ir_graph_free(t);
 		return NULL;
@@ -66,7 +71,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 /* every name in a --dump-ir list is a step of the pipeline */
 static int pipe_check_dump(Graph *g, const char *dump)
 {
-	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train"};
+	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train", "cse", "simplify"};
 	if (!dump || strcmp(dump, "after-all") == 0)
 		return 0;
 	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
@@ -75,7 +80,7 @@ static int pipe_check_dump(Graph *g, const char *dump)
 			ok |= (int)strlen(steps[i]) == n && strncmp(p, steps[i], n) == 0;
 		if (!ok)
 			return ir_error(g, "--dump-ir: unknown pass '%.*s' (after-all, or a list of: "
-					"import, mark-params, fold, dce, train)", n, p);
+					"import, mark-params, fold, dce, train, cse, simplify)", n, p);
 	}
 	return 0;
 }
@@ -94,7 +99,7 @@ int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Gr
 	    pipe_step(&d, g, "dce", pass_dce(g)) < 0)                   /* what no output needs */
 		return -1;
 	Graph *t = NULL;
-	if (train && !(t = pipe_training(&d, g, o)))                     /* loss, backward, optimizer */
+	if (train && !(t = pipe_training(&d, g, o)))                     /* the training program */
 		return -1;
 	*infer_out = ir_graph_clone(g);                                  /* the inference program */
 	if (train_out)
@@ -120,6 +125,8 @@ static const struct {
 } pipe_passes[] = {
 	{"fold", pass_fold_constants},
 	{"dce", pass_dce},
+	{"cse", pass_cse},
+	{"simplify", pass_simplify},
 	{"verify", ir_verify},
 	{"mark-params", pass_mark_params},
 	{"train", pipe_train_default},

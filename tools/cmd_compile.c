@@ -170,7 +170,7 @@ static void emit_ir(const CompileOpts *o, Graph *g)
 	else if (!strcmp(o->emit, "dl"))
 		ir_print_dl(f, g);
 	else
-		ir_print(f, g);
+		ir_print(f, g), info_plan_comment(f, g, o->batch);
 	if (f != stdout)
 		fclose(f);
 }

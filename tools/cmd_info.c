@@ -5,7 +5,14 @@
  * program: 2·M·N·K each, forward and backward; elementwise work as one op per output element),
  * the memory plan (parameters + optimizer state, workspace, the lower bound, a naive layout),
  * launches per step, and a roofline estimate of the step time on a few GPUs:
- * max(FLOPs / peak, bytes / bandwidth) + launches × launch overhead.
+ * max(FLOPs / peak, bytes / bandwidth) + launches × launch overhead. `--counts` prints only one
+ * Markdown table row of the plan's counts (bench/counts.sh builds the table from such rows).
+ *
+ * The workspace figures (codegen/cg_plan.c): the lower bound is the fixed head the program uses
+ * (inputs, label, the loss slot; the outputs for inference) plus the most temporary bytes live
+ * at one schedule position, after in-place sharing and with sizes rounded to 256 bytes; naive
+ * is the same head plus one buffer per temporary. Parameters and optimizer state are a block of
+ * their own and count in neither.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,14 +80,57 @@ static void estimate(double flops, double bytes, int launches)
 	}
 }
 
+static void plan_lines(FILE *f, const char *lead, const CgStats *st, int batch)
+{
+	char a[64], b[64], c[64], d[64], e[64];
+	bytes_str(st->workspace_bytes, a, sizeof a);
+	bytes_str(st->peak_live_bytes, b, sizeof b);
+	bytes_str(st->fixed_bytes, c, sizeof c);
+	bytes_str(st->naive_bytes, d, sizeof d);
+	bytes_str(st->traffic_bytes, e, sizeof e);
+	fprintf(f, "%sworkspace %s at batch %d = %.3fx the lower bound %s (fixed head %s: inputs, label, "
+		   "loss slot or outputs; + the most temporary bytes live at one node); naive %s\n",
+		lead, a, batch, (double)st->workspace_bytes / (double)st->peak_live_bytes, b, c, d);
+	fprintf(f, "%sper step: %d kernel launches, %d cuBLAS calls, %s read+written, %d outputs "
+		   "written in place\n", lead, st->kernels, st->gemms, e, st->inplace);
+}
+
+void info_plan_comment(FILE *f, Graph *g, int batch)
+{
+	CgStats st;
+	char err[512];
+	if (cg_plan(g, batch, &st, err, sizeof err) < 0)
+		return;
+	fprintf(f, "# memory plan of this program (fp32):\n");
+	plan_lines(f, "#   ", &st, batch);
+}
+
+/* | model | launches | cuBLAS | bytes/step | workspace | lower bound | ratio | naive | */
+static void counts_row(const char *model, const CgStats *st)
+{
+	const char *base = strrchr(model, '/');
+	char a[64], b[64], c[64], d[64];
+	bytes_str(st->traffic_bytes, a, sizeof a);
+	bytes_str(st->workspace_bytes, b, sizeof b);
+	bytes_str(st->peak_live_bytes, c, sizeof c);
+	bytes_str(st->naive_bytes, d, sizeof d);
+	printf("| %s | %d | %d | %s | %s | %s | %.3f | %s |\n", base ? base + 1 : model, st->kernels,
+	       st->gemms, a, b, c, (double)st->workspace_bytes / (double)st->peak_live_bytes, d);
+}
+
 int cmd_info(int argc, char **argv)
 {
 	CompileOpts o;
 	compile_opts_init(&o);
 	o.quiet = 1;
+	int counts = 0;
 	for (int i = 1; i < argc; i++) {
 		if (compile_opts_parse(&o, argc, argv, &i))
 			continue;
+		if (!strcmp(argv[i], "--counts")) {
+			counts = 1;
+			continue;
+		}
 		if (argv[i][0] == '-')
 			die(EXIT_USAGE, "unknown option '%s' for dlcc info", argv[i]);
 		o.model = argv[i];
@@ -100,9 +150,15 @@ int cmd_info(int argc, char **argv)
 		bytes += node_bytes(g->nodes[i], o.batch);
 	}
 	CgStats st;
-	char err[512], a[64], b[64], c[64], d[64];
+	char err[512], a[64], b[64];
 	if (cg_plan(g, o.batch, &st, err, sizeof err) < 0)
 		die(EXIT_RUNTIME, "%s: %s", o.model, err);
+	if (counts) {
+		counts_row(o.model, &st);
+		ir_graph_free(infer);
+		ir_graph_free(train);
+		return 0;
+	}
 	printf("model: %s\n", o.model);
 	printf("parameters: %lld in %d tensors\n", (long long)params, g->nparams);
 	human(flops, "FLOP", a, sizeof a);
@@ -110,10 +166,8 @@ int cmd_info(int argc, char **argv)
 	printf("%s step at batch %d: %s, %s moved (unfused), %d kernel launches, %d matrix products\n",
 	       train ? "training" : "inference", o.batch, a, b, st.kernels, st.gemms);
 	bytes_str(st.param_bytes, a, sizeof a);
-	bytes_str(st.workspace_bytes, b, sizeof b);
-	bytes_str(st.peak_live_bytes, c, sizeof c);
-	bytes_str(st.naive_bytes, d, sizeof d);
-	printf("memory: parameters + optimizer state %s; workspace %s (lower bound %s, naive %s)\n", a, b, c, d);
+	printf("memory: parameters + optimizer state %s (a block of their own)\n", a);
+	plan_lines(stdout, "memory: ", &st, o.batch);
 	estimate(flops, bytes, st.kernels + st.gemms);
 	ir_graph_free(infer);
 	ir_graph_free(train);

@@ -5,6 +5,8 @@
 #ifndef DLCC_COMPILE_OPTS_H
 #define DLCC_COMPILE_OPTS_H
 
+#include <stdio.h>
+
 #include "codegen/codegen.h"
 #include "passes/passes.h"
 
@@ -23,5 +25,8 @@ void compile_opts_finish(CompileOpts *o);
 /* load and lower: *infer and (when training) *train; dies with status 2 on bad input */
 void compile_front(CompileOpts *o, Graph **infer, Graph **train);
 DType compile_precision(const CompileOpts *o);
+/* the memory plan and per-step counts of g at max batch `batch` as `# ` comment lines (for
+ * --emit ir; tools/cmd_info.c); nothing when planning fails */
+void info_plan_comment(FILE *f, Graph *g, int batch);
 
 #endif

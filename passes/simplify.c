@@ -1,0 +1,133 @@
+/*
+ * simplify.c — algebraic simplification (pass_simplify).
+ *
+ * One walk in schedule order; a node that computes one of its inputs (or the input of its
+ * producer) again leaves the schedule and its uses move to that value:
+ *   Identity(x) → x                         Neg(Neg(x)) → x
+ *   Transpose(Transpose(x, p), q) → x       when p∘q is the identity; Transpose(x, 0..r-1) → x
+ *   Reshape/Flatten(x) → x                  when the shape does not change
+ *   Reshape(Reshape|Flatten(x)) → Reshape(x)     (the chain collapses; the inner may die)
+ *   Mul(x, 1), Mul(1, x), Div(x, 1) → x     Add(x, 0), Add(0, x), Sub(x, 0) → x
+ * Every rewrite is exact: the result is bit for bit what the node computed, with one IEEE
+ * detail for Add(x, +0), which turns a -0 of x into +0 (the two compare equal; Sub(x, +0) and
+ * Add(x, -0) keep it). A constant operand counts when every element equals 1 or 0 and the
+ * node's output has x's dtype and shape (no broadcast to a larger shape). A value that is a
+ * model output is never replaced (its name is the output's file name). Rewrites feed one
+ * another in the same walk (Neg(Neg(Neg(Neg x)))) → x); the nodes they leave unused are for
+ * pass_dce. Preconditions: a verified graph.
+ */
+#include <stdlib.h>
+
+#include "passes/passes.h"
+#include "rt_half.h"
+
+static double simp_elem(const Value *c, int64_t k)
+{
+	switch (c->dt) {
+	case DT_F32: return ((const float *)c->data)[k];
+	case DT_F64: return ((const double *)c->data)[k];
+	case DT_F16: return rt_f16_to_f32(((const uint16_t *)c->data)[k]);
+	case DT_BF16: return rt_bf16_to_f32(((const uint16_t *)c->data)[k]);
+	case DT_I64: return (double)((const int64_t *)c->data)[k];
+	case DT_I32: return ((const int32_t *)c->data)[k];
+	case DT_BOOL:
+	case DT_U8: return ((const uint8_t *)c->data)[k];
+	default: return 0.5; /* matches neither 0 nor 1 */
+	}
+}
+
+/* c is a constant whose every element equals v (0 matches -0 too) */
+static int simp_all(const Value *c, double v)
+{
+	if (c->kind != V_CONST || !c->data)
+		return 0;
+	for (int64_t k = 0, n = ir_numel(&c->shape); k < n; k++)
+		if (simp_elem(c, k) != v)
+			return 0;
+	return 1;
+}
+
+/* x may stand for n's output: same dtype and shape */
+static Value *simp_same(const Node *n, Value *x)
+{
+	const Value *o = n->out[0];
+	return x->dt == o->dt && ir_shape_eq(&x->shape, &o->shape) ? x : NULL;
+}
+
+/* binary op with neutral element e on the right (or either side when it commutes) */
+static Value *simp_neutral(const Node *n, double e, int commutes)
+{
+	if (simp_all(n->in[1], e))
+		return simp_same(n, n->in[0]);
+	if (commutes && simp_all(n->in[0], e))
+		return simp_same(n, n->in[1]);
+	return NULL;
+}
+
+/* x when Transpose(y = Transpose(x, p), q) gives x back, or the perm q alone is the identity */
+static Value *simp_transpose(const Node *n)
+{
+	int cq, cp = 0, id = 1, back = 1;
+	const int64_t *q = ir_attr_ints(n, "perm", &cq), *p = NULL;
+	const Node *d = n->in[0]->def;
+	if (d && d->op == OP_TRANSPOSE)
+		p = ir_attr_ints(d, "perm", &cp);
+	for (int i = 0; i < cq; i++) {
+		id &= q[i] == i;
+		back &= p && cp == cq && p[q[i]] == i;
+	}
+	if (id)
+		return simp_same(n, n->in[0]);
+	return back ? simp_same(n, d->in[0]) : NULL;
+}
+
+/* a Reshape of a Reshape/Flatten (of ...) reads the first input of the chain */
+static void simp_reshape_chain(Node *n)
+{
+	const Node *d;
+	while (n->op == OP_RESHAPE && (d = n->in[0]->def) && (d->op == OP_RESHAPE || d->op == OP_FLATTEN))
+		n->in[0] = d->in[0];
+}
+
+/* the value n's output equals, or NULL */
+static Value *simp_node(const Node *n)
+{
+	const Node *d = n->in[0]->def;
+	switch (n->op) {
+	case OP_IDENTITY: return simp_same(n, n->in[0]);
+	case OP_NEG: return d && d->op == OP_NEG ? simp_same(n, d->in[0]) : NULL;
+	case OP_TRANSPOSE: return simp_transpose(n);
+	case OP_RESHAPE:
+	case OP_FLATTEN: return simp_same(n, n->in[0]);
+	case OP_MUL: return simp_neutral(n, 1, 1);
+	case OP_DIV: return simp_neutral(n, 1, 0);
+	case OP_ADD: return simp_neutral(n, 0, 1);
+	case OP_SUB: return simp_neutral(n, 0, 0);
+	default: return NULL;
+	}
+}
+
+static int simp_is_output(const Graph *g, const Value *v)
+{
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i] == v)
+			return 1;
+	return 0;
+}
+
+int pass_simplify(Graph *g)
+{
+	char *keep = malloc(g->nnodes + 1);
+	DLCC_ASSERT(keep);
+	for (int i = 0; i < g->nnodes; i++) {
+		Node *n = g->nodes[i];
+		simp_reshape_chain(n);
+		Value *x = n->nout == 1 && !simp_is_output(g, n->out[0]) ? simp_node(n) : NULL;
+		keep[i] = x == NULL;
+		if (x)
+			ir_replace_uses(g, n->out[0], x);
+	}
+	ir_remove_nodes(g, keep);
+	free(keep);
+	return 0;
+}
