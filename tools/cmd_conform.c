@@ -34,6 +34,13 @@ static int cmp_str(const void *a, const void *b)
 /* the case directories of one suite (subdirectories holding model.onnx), sorted */
 static int list_cases(const char *suite, char ***out)
 {
+	char self[4096];
+	snprintf(self, sizeof self, "%s/model.onnx", suite);
+	if (access(self, R_OK) == 0) { /* the directory is one case */
+		*out = malloc(sizeof **out);
+		(*out)[0] = strdup(suite);
+		return 1;
+	}
 	DIR *d = opendir(suite);
 	if (!d)
 		die(EXIT_USAGE, "%s: cannot open the test directory", suite);
@@ -174,11 +181,21 @@ static void run_all(char **cases, int n, int jobs, CaseResult *res)
 
 /* ---- the command ---- */
 
+/* "suite/case" from the case's path */
+static const char *short_name(const char *dir)
+{
+	const char *p = dir + strlen(dir);
+	for (int slashes = 0; p > dir; p--)
+		if (p[-1] == '/' && ++slashes == 2)
+			break;
+	return p;
+}
+
 static void print_case(const char *dir, const CaseResult *r, int verbose)
 {
 	static const char *names[] = {"PASS", "FAIL", "UNSUPPORTED"};
 	if (r->verdict == R_FAIL || verbose)
-		printf("%-11s %s%s%s%s\n", names[r->verdict], dir, r->msg[0] ? ": " : "", r->msg,
+		printf("%-11s %s%s%s%s\n", names[r->verdict], short_name(dir), r->msg[0] ? ": " : "", r->msg,
 		       r->pinned ? " (integer inputs pinned)" : "");
 }
 

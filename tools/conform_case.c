@@ -39,6 +39,7 @@ typedef struct {
 	int pin_ints;            /* second import: pin integer inputs */
 	int pinned;
 	int64_t batch[8];        /* per data set */
+	char data_err[1024];     /* why the test data could not be read */
 	int max_batch;
 } Case;
 
@@ -66,10 +67,24 @@ static void between(const char *s, const char *open, char close, char *out, size
 		snprintf(out, len, "%.*s", (int)(e - p), p);
 }
 
-/* a refusal, from dlcc's one-line message: category and operator */
-static void refused(CaseResult *r, const char *msg)
+/* the message without the case directory in front and the list of supported operators */
+static const char *shorten(const Case *c, const char *msg, char *buf, size_t len)
 {
-	char op[64];
+	size_t n = strlen(c->dir);
+	if (!strncmp(msg, c->dir, n) && msg[n] == '/')
+		msg += n + 1;
+	snprintf(buf, len, "%s", msg);
+	char *s = strstr(buf, " (supported: ");
+	if (s)
+		*s = 0;
+	return buf;
+}
+
+/* a refusal, from dlcc's one-line message: category and operator */
+static void refused(const Case *c, CaseResult *r, const char *full)
+{
+	char op[64], buf[1024];
+	const char *msg = shorten(c, full, buf, sizeof buf);
 	const char *cat = "other";
 	between(msg, "unsupported operator '", '\'', op, sizeof op);
 	if (op[0])
@@ -94,22 +109,21 @@ static void refused(CaseResult *r, const char *msg)
 
 /* ---- test data ---- */
 
-static int read_tensors(const char *set, const char *kind, OnnxData *t, int *n, CaseResult *r)
+static int read_tensors(Case *c, const char *set, const char *kind, OnnxData *t, int *n)
 {
-	char p[4200], err[1024];
+	char p[4200];
 	for (*n = 0; *n < MAXT; (*n)++) {
 		snprintf(p, sizeof p, "%s/%s_%d.pb", set, kind, *n);
 		if (access(p, R_OK) != 0)
 			return 0;
-		if (onnx_read_tensor_file(p, &t[*n], err, sizeof err) < 0) {
-			refused(r, err);
+		if (onnx_read_tensor_file(p, &t[*n], c->data_err, sizeof c->data_err) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
 
-static int read_sets(Case *c, CaseResult *r)
+/* every test_data_set_K; -1 with c->data_err set (sequences, strings, ... are not tensors) */
+static int read_sets(Case *c)
 {
 	char set[4200];
 	for (c->nsets = 0; c->nsets < 8; c->nsets++) {
@@ -117,12 +131,12 @@ static int read_sets(Case *c, CaseResult *r)
 		snprintf(set, sizeof set, "%s/test_data_set_%d", c->dir, c->nsets);
 		if (access(set, R_OK) != 0)
 			break;
-		if (read_tensors(set, "input", d->in, &d->nin, r) < 0 ||
-		    read_tensors(set, "output", d->out, &d->nout, r) < 0)
+		if (read_tensors(c, set, "input", d->in, &d->nin) < 0 ||
+		    read_tensors(c, set, "output", d->out, &d->nout) < 0)
 			return -1;
 	}
 	if (c->nsets == 0)
-		verdict(r, R_UNSUP, "data", "-", "no test_data_set_0 directory");
+		snprintf(c->data_err, sizeof c->data_err, "no test_data_set_0 directory");
 	return c->nsets ? 0 : -1;
 }
 
@@ -155,22 +169,22 @@ static Graph *import(Case *c, CaseResult *r)
 	char path[4200], err[1024];
 	snprintf(path, sizeof path, "%s/model.onnx", c->dir);
 	Graph *g = onnx_load_pinned(path, 0, pin_cb, c, err, sizeof err);
-	if (!g && any_int_input(&c->sets[0])) {
+	if (!g && !c->data_err[0] && any_int_input(&c->sets[0])) {
 		c->pin_ints = 1;
 		g = onnx_load_pinned(path, 0, pin_cb, c, err, sizeof err);
 	}
 	if (!g)
-		refused(r, err);
+		refused(c, r, err);
 	return g;
 }
 
-static Graph *lower(Graph *g, CaseResult *r)
+static Graph *lower(const Case *c, Graph *g, CaseResult *r)
 {
 	TrainOpts o;
 	Graph *infer = NULL, *train = NULL;
 	train_opts_default(&o, "sgd");
 	if (pass_pipeline(g, &o, 0, &infer, &train, NULL, NULL) < 0)
-		refused(r, g->err);
+		refused(c, r, g->err);
 	ir_graph_free(g);
 	return infer;
 }
@@ -209,6 +223,12 @@ static int find_batch(Case *c, const Graph *g, CaseResult *r)
 
 /* ---- comparison ---- */
 
+/* f32 and f64 stand for each other: the artifact's precision decides which it holds */
+static int same_kind(DType a, DType b)
+{
+	return a == b || ((a == DT_F32 || a == DT_F64) && (b == DT_F32 || b == DT_F64));
+}
+
 static double elem(DType dt, const void *p, int64_t i)
 {
 	switch (dt) {
@@ -242,7 +262,7 @@ static int compare(const dlcc_tensor_info *t, int64_t b, const void *got, const 
 	char msg[600], s1[128], s2[128];
 	Shape gs;
 	shape_of(t, b, &gs);
-	if (!ir_shape_eq(&gs, &want->shape) || (DType)t->dtype != want->dt) {
+	if (!ir_shape_eq(&gs, &want->shape) || !same_kind((DType)t->dtype, want->dt)) {
 		snprintf(msg, sizeof msg, "output '%s' is %s %s, expected %s %s", t->name,
 			 ir_dt_name((DType)t->dtype), ir_shape_str(&gs, s1, sizeof s1), ir_dt_name(want->dt),
 			 ir_shape_str(&want->shape, s2, sizeof s2));
@@ -251,7 +271,7 @@ static int compare(const dlcc_tensor_info *t, int64_t b, const void *got, const 
 	}
 	int exact = !ir_dt_is_float(want->dt);
 	for (int64_t i = 0; i < ir_numel(&gs); i++) {
-		double g = elem(want->dt, got, i), w = elem(want->dt, want->data, i);
+		double g = elem((DType)t->dtype, got, i), w = elem(want->dt, want->data, i);
 		if (close_enough(g, w, exact))
 			continue;
 		snprintf(msg, sizeof msg, "output '%s'[%lld]: got %.9g, expected %.9g (rtol %g, atol %g)",
@@ -263,6 +283,23 @@ static int compare(const dlcc_tensor_info *t, int64_t b, const void *got, const 
 }
 
 /* ---- running the artifact ---- */
+
+/* the data in dtype `to`: itself, or converted between f32 and f64 (the artifact's precision) */
+static const void *as_dtype(const OnnxData *x, DType to)
+{
+	if (x->dt == to)
+		return x->data;
+	if (!same_kind(x->dt, to))
+		return NULL;
+	int64_t n = ir_numel(&x->shape);
+	void *p = malloc(n * ir_dt_size(to) + 8);
+	for (int64_t i = 0; i < n; i++)
+		if (to == DT_F32)
+			((float *)p)[i] = (float)elem(x->dt, x->data, i);
+		else
+			((double *)p)[i] = elem(x->dt, x->data, i);
+	return p;
+}
 
 static const OnnxData *expected(const DataSet *d, const char *name, int j)
 {
@@ -282,9 +319,8 @@ static int run_set(Case *c, Artifact *a, dlcc_model *m, int s, CaseResult *r)
 		return verdict(r, R_FAIL, "data", "-", "too many inputs or outputs"), -1;
 	for (int i = 0; i < ni; i++) {
 		const OnnxData *x = input_data(c, d, a->input(m, i)->name);
-		if (!x || (DType)a->input(m, i)->dtype != x->dt)
+		if (!x || !(in[i] = as_dtype(x, (DType)a->input(m, i)->dtype)))
 			return verdict(r, R_FAIL, "data", "-", "an input's test data is missing or of another dtype"), -1;
-		in[i] = x->data;
 	}
 	for (int j = 0; j < no; j++) {
 		Shape sh;
@@ -303,11 +339,23 @@ static int run_set(Case *c, Artifact *a, dlcc_model *m, int s, CaseResult *r)
 	return 0;
 }
 
+/* fp64 when the model's inputs or outputs are f64, else fp32 */
+static DType precision(const Graph *g)
+{
+	for (int i = 0; i < g->ninputs; i++)
+		if (g->inputs[i]->dt == DT_F64)
+			return DT_F64;
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i]->dt == DT_F64)
+			return DT_F64;
+	return DT_F32;
+}
+
 static void run_artifact(Case *c, Graph *g, CaseResult *r)
 {
 	char err[1024];
 	TempSo so;
-	CgOpts cg = {NULL, "so", c->max_batch, DT_F32, NULL, 0};
+	CgOpts cg = {NULL, "so", c->max_batch, precision(g), NULL, 0};
 	if (temp_so_build(&so, g, NULL, cg, err, sizeof err) < 0) {
 		verdict(r, R_FAIL, "codegen", "-", err);
 		return;
@@ -331,8 +379,14 @@ void conform_case(const char *dir, CaseResult *r)
 	memset(r, 0, sizeof *r);
 	c.dir = dir;
 	verdict(r, R_PASS, "pass", "-", "");
-	Graph *g = NULL;
-	if (read_sets(&c, r) < 0 || !(g = import(&c, r)) || !(g = lower(g, r)) || find_batch(&c, g, r) < 0) {
+	int data_ok = read_sets(&c) == 0; /* the model's own refusal, if any, is the better reason */
+	Graph *g = import(&c, r);
+	if (g && !data_ok) {
+		refused(&c, r, c.data_err);
+		ir_graph_free(g);
+		return;
+	}
+	if (!g || !(g = lower(&c, g, r)) || find_batch(&c, g, r) < 0) {
 		ir_graph_free(g);
 		return;
 	}
