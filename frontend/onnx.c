@@ -2,7 +2,8 @@
  * onnx.c — the ONNX import driver: read the file, parse the ModelProto with protobuf-c, check
  * the IR version and default-domain opset, then import in four steps: initializers (host
  * constants or V_PARAM), graph inputs that are not initializers (V_INPUT with the batch N on a
- * symbolic first axis), the nodes in file order (onnx_ops.c; ONNX files are topologically
+ * symbolic first axis), the nodes in file order (models older than opset 11 only with operators
+ * whose meaning has not changed since the model's opset: onnx_opset.c) (onnx_ops.c; ONNX files are topologically
  * sorted, so every input must already be defined), and the graph outputs in order.
  *
  * The protobuf message is freed before returning; everything the Graph keeps is copied into its
@@ -19,7 +20,7 @@
 
 #include "frontend/onnx_imp.h"
 
-#define OPSET_MIN 11
+#define OPSET_MIN 1  /* below 11, per operator: onnx_opset.c */
 #define OPSET_MAX 21
 
 int onnx_fail(OnnxCtx *c, const char *fmt, ...)
@@ -255,7 +256,7 @@ static int import_graph(OnnxCtx *c, const Onnx__GraphProto *gp)
 		return -1;
 	for (size_t i = 0; i < gp->n_node; i++) {
 		c->node_index = (int)i;
-		if (onnx_import_node(c, gp->node[i], (int)i) < 0)
+		if (onnx_opset_check(c, gp->node[i]) < 0 || onnx_import_node(c, gp->node[i], (int)i) < 0)
 			return -1;
 	}
 	if (gp->n_output == 0)

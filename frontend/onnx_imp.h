@@ -86,6 +86,10 @@ OTensor *onnx_bind(NodeCx *x, int i, Value *v);
 int onnx_unsqueeze_shape(NodeCx *x, const Shape *in, Shape *out);
 int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);
 
+/* ---- onnx_opset.c: models older than opset 11 ---- */
+/* -1 (error set) when n's operator meant something else at the model's opset */
+int onnx_opset_check(OnnxCtx *c, const Onnx__NodeProto *n);
+
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */
 int onnx_fold_node(NodeCx *x, int *rc);
