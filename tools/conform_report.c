@@ -112,7 +112,7 @@ static void failures(FILE *f, const Suite *s, int n)
 	for (int k = 0; k < n; k++)
 		for (int i = 0; i < s[k].n; i++)
 			if (s[k].res[i].verdict == R_FAIL) {
-				fprintf(f, "- `%s`: ", s[k].cases[i]);
+				fprintf(f, "- `%s/%s`: ", base(s[k].dir), base(s[k].cases[i]));
 				cell(f, s[k].res[i].msg);
 				fputc('\n', f);
 				any = 1;
