@@ -2,7 +2,8 @@
  * onnx.c — the ONNX import driver: read the file, parse the ModelProto with protobuf-c, check
  * the IR version and default-domain opset, then import in four steps: initializers (host
  * constants or V_PARAM), graph inputs that are not initializers (V_INPUT with the batch N on a
- * symbolic first axis), the nodes in file order (onnx_ops.c; ONNX files are topologically
+ * symbolic first axis), the nodes in file order (models older than opset 11 only with operators
+ * whose meaning has not changed since the model's opset: onnx_opset.c) (onnx_ops.c; ONNX files are topologically
  * sorted, so every input must already be defined), and the graph outputs in order.
  *
  * The protobuf message is freed before returning; everything the Graph keeps is copied into its
@@ -19,7 +20,7 @@
 
 #include "frontend/onnx_imp.h"
 
-#define OPSET_MIN 11
+#define OPSET_MIN 1  /* below 11, per operator: onnx_opset.c */
 #define OPSET_MAX 21
 
 int onnx_fail(OnnxCtx *c, const char *fmt, ...)
@@ -43,8 +44,7 @@ const char *onnx_node_label(OnnxCtx *c, const Onnx__NodeProto *n)
 	return ir_strdup(c->g, buf);
 }
 
-/* the whole file into a malloc'd buffer; -1 with err set */
-static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+int onnx_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
@@ -160,15 +160,40 @@ static int import_input(OnnxCtx *c, const Onnx__ValueInfoProto *vi)
 	return 0;
 }
 
+/* onnx_load_pinned: the input as a host constant, like an initializer that is never trained */
+static int import_pinned(OnnxCtx *c, const char *name, const OnnxData *d)
+{
+	OTensor *t = onnx_define(c, name);
+	if (!t)
+		return -1;
+	int64_t n = ir_numel(&d->shape);
+	if (ir_dt_is_float(d->dt)) {
+		size_t bytes = n * ir_dt_size(d->dt);
+		t->dt = d->dt;
+		t->shape = d->shape;
+		t->data = memcpy(ir_alloc(c->g, bytes ? bytes : 1), d->data, bytes);
+		t->host = 1;
+		return 0;
+	}
+	int64_t *iv = ir_alloc(c->g, (n ? n : 1) * sizeof *iv);
+	for (int64_t i = 0; i < n; i++)
+		iv[i] = d->dt == DT_I64 ? ((const int64_t *)d->data)[i]
+			: d->dt == DT_I32 ? ((const int32_t *)d->data)[i] : ((const uint8_t *)d->data)[i];
+	onnx_set_ints(c, t, d->dt, d->shape, iv, NULL);
+	return 0;
+}
+
 static int import_inputs(OnnxCtx *c, const Onnx__GraphProto *gp)
 {
-	for (size_t i = 0; i < gp->n_input; i++) {
+	for (size_t i = 0, k = 0; i < gp->n_input; i++) {
 		const Onnx__ValueInfoProto *vi = gp->input[i];
+		OnnxData d;
 		if (!vi->name || !vi->name[0])
 			return onnx_fail(c, "graph input #%zu has no name", i);
 		if (onnx_lookup(c, vi->name)) /* an initializer listed as an input (old exporters) */
 			continue;
-		if (import_input(c, vi) < 0)
+		int pinned = c->pin && c->pin(c->pin_user, (int)k++, vi->name, &d);
+		if ((pinned ? import_pinned(c, vi->name, &d) : import_input(c, vi)) < 0)
 			return -1;
 	}
 	return 0;
@@ -231,7 +256,7 @@ static int import_graph(OnnxCtx *c, const Onnx__GraphProto *gp)
 		return -1;
 	for (size_t i = 0; i < gp->n_node; i++) {
 		c->node_index = (int)i;
-		if (onnx_import_node(c, gp->node[i], (int)i) < 0)
+		if (onnx_opset_check(c, gp->node[i]) < 0 || onnx_import_node(c, gp->node[i], (int)i) < 0)
 			return -1;
 	}
 	if (gp->n_output == 0)
@@ -256,6 +281,12 @@ static char *dir_of(Graph *g, const char *path)
 
 Graph *onnx_load(const char *path, int64_t batch_hint, char *err, size_t errlen)
 {
+	return onnx_load_pinned(path, batch_hint, NULL, NULL, err, errlen);
+}
+
+Graph *onnx_load_pinned(const char *path, int64_t batch_hint, OnnxPinFn pin, void *user, char *err,
+			size_t errlen)
+{
 	char dummy[8];
 	if (!err || !errlen) {
 		err = dummy;
@@ -263,7 +294,7 @@ Graph *onnx_load(const char *path, int64_t batch_hint, char *err, size_t errlen)
 	}
 	char *buf;
 	size_t len;
-	if (read_file(path, &buf, &len, err, errlen) < 0)
+	if (onnx_read_file(path, &buf, &len, err, errlen) < 0)
 		return NULL;
 	Onnx__ModelProto *m = len ? onnx__model_proto__unpack(NULL, len, (const uint8_t *)buf) : NULL;
 	free(buf);
@@ -273,7 +304,7 @@ Graph *onnx_load(const char *path, int64_t batch_hint, char *err, size_t errlen)
 		return NULL;
 	}
 	Graph *g = ir_graph_new(m->graph && m->graph->name && m->graph->name[0] ? m->graph->name : "main");
-	OnnxCtx c = {.g = g, .path = path, .err = err, .errlen = errlen};
+	OnnxCtx c = {.g = g, .path = path, .err = err, .errlen = errlen, .pin = pin, .pin_user = user};
 	c.dir = dir_of(g, path);
 	int rc = check_model(&c, m) < 0 ? -1 : import_graph(&c, m->graph);
 	onnx__model_proto__free_unpacked(m, NULL);

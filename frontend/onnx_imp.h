@@ -39,6 +39,8 @@ typedef struct {
 	int ntab, captab;
 	char *err;
 	size_t errlen;
+	OnnxPinFn pin;      /* onnx_load_pinned: inputs to import as constants, or NULL */
+	void *pin_user;
 } OnnxCtx;
 
 /* the node being imported, as handed to the per-op functions */
@@ -54,6 +56,8 @@ typedef struct {
 int onnx_fail(OnnxCtx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3))); /* -1 */
 /* one-line label of a node for messages: its name, or "<op_type>#<index>" */
 const char *onnx_node_label(OnnxCtx *c, const Onnx__NodeProto *n);
+/* the whole file into a malloc'd buffer; -1 with "<path>: ..." in err */
+int onnx_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
 
 /* ---- onnx_tensor.c ---- */
 OTensor *onnx_lookup(OnnxCtx *c, const char *name);
@@ -81,6 +85,10 @@ OTensor *onnx_bind(NodeCx *x, int i, Value *v);
 /* output shapes of Unsqueeze / Squeeze (axes from the attribute or input 1, per opset) */
 int onnx_unsqueeze_shape(NodeCx *x, const Shape *in, Shape *out);
 int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);
+
+/* ---- onnx_opset.c: models older than opset 11 ---- */
+/* -1 (error set) when n's operator meant something else at the model's opset */
+int onnx_opset_check(OnnxCtx *c, const Onnx__NodeProto *n);
 
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */

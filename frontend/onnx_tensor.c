@@ -196,11 +196,15 @@ static int tensor_shape(OnnxCtx *c, const Onnx__TensorProto *tp, const char *wha
 	if (tp->n_dims > IR_MAX_RANK)
 		return onnx_fail(c, "%s has rank %zu (at most %d is supported)", what, tp->n_dims, IR_MAX_RANK);
 	s->rank = (int)tp->n_dims;
+	double numel = 1;
 	for (int i = 0; i < s->rank; i++) {
 		if (tp->dims[i] < 0 || tp->dims[i] > INT32_MAX)
 			return onnx_fail(c, "%s has a bad dimension %lld", what, (long long)tp->dims[i]);
 		s->d[i] = tp->dims[i];
+		numel *= (double)s->d[i];
 	}
+	if (numel > 68719476736.0) /* 2^36 elements: more than any device holds */
+		return onnx_fail(c, "%s has too many elements for its shape to be real", what);
 	return 0;
 }
 
@@ -211,7 +215,10 @@ static void *tensor_bytes(OnnxCtx *c, const Onnx__TensorProto *tp, DType dt, con
 	int64_t numel = ir_numel(s);
 	size_t bytes = numel * ir_dt_size(dt);
 	void *buf = malloc(bytes ? bytes : 1);
-	DLCC_ASSERT(buf);
+	if (!buf) {
+		onnx_fail(c, "%s: out of memory for %zu bytes", what, bytes);
+		return NULL;
+	}
 	int rc;
 	if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
 		rc = read_external(c, tp, bytes, what, buf);

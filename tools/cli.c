@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/cli.h"
 
@@ -79,23 +80,29 @@ dlcc_device arg_device(const char *s)
 #define SYM(field, name)                                                                     \
 	do {                                                                                 \
 		*(void **)&a->field = dlsym(a->handle, name);                                \
-		if (!a->field)                                                               \
-			die(EXIT_USAGE, "%s: not a dlcc artifact (no symbol %s)", path, name); \
+		if (!a->field) {                                                             \
+			snprintf(err, errlen, "%s: not a dlcc artifact (no symbol %s)", path, name); \
+			return -1;                                                           \
+		}                                                                            \
 	} while (0)
 
-void artifact_open(Artifact *a, const char *path)
+int artifact_try_open(Artifact *a, const char *path, char *err, size_t errlen)
 {
 	char buf[4096];
 	memset(a, 0, sizeof *a);
 	/* dlopen searches the library path for names without a slash: make it a path */
 	snprintf(buf, sizeof buf, "%s%s", strchr(path, '/') ? "" : "./", path);
 	FILE *f = fopen(buf, "rb");
-	if (!f)
-		die(EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
 	fclose(f);
 	a->handle = dlopen(buf, RTLD_NOW | RTLD_LOCAL);
-	if (!a->handle)
-		die(EXIT_USAGE, "%s: cannot load artifact: %s", path, dlerror());
+	if (!a->handle) {
+		snprintf(err, errlen, "%s: cannot load artifact: %s", path, dlerror());
+		return -1;
+	}
 	SYM(create, "dlcc_create");
 	SYM(destroy, "dlcc_destroy");
 	SYM(error, "dlcc_error");
@@ -116,6 +123,37 @@ void artifact_open(Artifact *a, const char *path)
 	SYM(get_param, "dlcc_get_param");
 	SYM(save, "dlcc_save");
 	SYM(load, "dlcc_load");
+	return 0;
+}
+
+void artifact_open(Artifact *a, const char *path)
+{
+	char err[4200];
+	if (artifact_try_open(a, path, err, sizeof err) < 0)
+		die(EXIT_USAGE, "%s", err);
+}
+
+int temp_so_build(TempSo *t, Graph *infer, Graph *train, CgOpts cg, char *err, size_t errlen)
+{
+	snprintf(t->dir, sizeof t->dir, "%s", "/tmp/dlcc-so-XXXXXX");
+	if (!mkdtemp(t->dir)) {
+		snprintf(err, errlen, "cannot make a temporary directory: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(t->so, sizeof t->so, "%s/model.so", t->dir);
+	cg.out_path = t->so;
+	cg.emit = "so";
+	if (cg_build(infer, train, &cg, err, errlen) < 0) {
+		rmdir(t->dir);
+		return -1;
+	}
+	return 0;
+}
+
+void temp_so_remove(TempSo *t)
+{
+	unlink(t->so);
+	rmdir(t->dir);
 }
 
 dlcc_model *artifact_create(Artifact *a, dlcc_device dev)

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "codegen/codegen.h"
 #include "dlcc/dlcc.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -49,7 +50,16 @@ typedef struct {
 } Artifact;
 
 void artifact_open(Artifact *a, const char *path); /* dies with status 2 on failure */
+int artifact_try_open(Artifact *a, const char *path, char *err, size_t errlen); /* 0 or -1 */
 dlcc_model *artifact_create(Artifact *a, dlcc_device dev); /* dies with status 1 on failure */
+
+/* An artifact compiled into a fresh temporary directory (cg.out_path and cg.emit are set here:
+ * a shared library); temp_so_remove deletes it again. 0, or -1 with err set. */
+typedef struct {
+	char dir[64], so[96];
+} TempSo;
+int temp_so_build(TempSo *t, Graph *infer, Graph *train, CgOpts cg, char *err, size_t errlen);
+void temp_so_remove(TempSo *t);
 
 int cmd_compile(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -57,5 +67,6 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_opt(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_conform(int argc, char **argv);
 
 #endif

@@ -190,15 +190,13 @@ int cmd_check(int argc, char **argv)
 	compile_opts_finish(&o);
 	Graph *infer = NULL, *train = NULL;
 	compile_front(&o, &infer, &train);
-	char dir[] = "/tmp/dlcc-check-XXXXXX", so[64], err[1024];
-	if (!mkdtemp(dir))
-		die(EXIT_RUNTIME, "cannot make a temporary directory");
-	snprintf(so, sizeof so, "%s/model.so", dir);
-	CgOpts cg = {so, "so", o.batch, compile_precision(&o), o.arch, o.verbose};
-	if (cg_build(infer, train, &cg, err, sizeof err) < 0)
+	char err[1024];
+	TempSo so;
+	CgOpts cg = {NULL, "so", o.batch, compile_precision(&o), o.arch, o.verbose};
+	if (temp_so_build(&so, infer, train, cg, err, sizeof err) < 0)
 		die(EXIT_RUNTIME, "%s: %s", o.model, err);
 	Artifact a;
-	artifact_open(&a, so);
+	artifact_open(&a, so.so);
 	dlcc_model *m = artifact_create(&a, dev);
 	uint64_t rng = 42;
 	void **in = calloc(infer->ninputs, sizeof *in);
@@ -211,7 +209,6 @@ int cmd_check(int argc, char **argv)
 	       o.model, a.device_name(m), c.fails ? "FAILED" : "ok", c.worst, (long long)b,
 	       train ? steps : 0);
 	a.destroy(m);
-	unlink(so);
-	rmdir(dir);
+	temp_so_remove(&so);
 	return c.fails ? EXIT_RUNTIME : 0;
 }

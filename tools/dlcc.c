@@ -7,6 +7,7 @@
  *   dlcc info MODEL [--batch N]       parameters, FLOPs, memory plan, step-time estimate
  *   dlcc opt FILE.dlir --passes a,b   run passes on textual IR
  *   dlcc check MODEL ...              artifact (CPU emulation) against the reference interpreter
+ *   dlcc conform DIR...               ONNX conformance report over test-case directories
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static void usage(FILE *f)
 	      "       dlcc run OUT.so --input NAME=X.npy ... --output-dir DIR [--load F] [--device cuda|cpu]\n"
 	      "       dlcc info MODEL [--batch N] [--optimizer O]\n"
 	      "       dlcc opt FILE.dlir --passes a,b\n"
-	      "       dlcc check MODEL [--steps S] [--batch B] [compile options]\n", f);
+	      "       dlcc check MODEL [--steps S] [--batch B] [compile options]\n"
+	      "       dlcc conform DIR... [--report FILE.md] [--jobs N] [--verbose]\n", f);
 }
 
 int main(int argc, char **argv)
@@ -49,5 +51,7 @@ int main(int argc, char **argv)
 		return cmd_opt(argc - 1, argv + 1);
 	if (!strcmp(c, "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(c, "conform"))
+		return cmd_conform(argc - 1, argv + 1);
 	return cmd_compile(argc, argv);
 }
