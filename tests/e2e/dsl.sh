@@ -42,7 +42,7 @@ same_ir() { # A.ir B.ir what
 
 # 1. the sample MLP: .dl and ONNX give the same program
 for mode in infer train; do
-  "$DLCC" "$S/samples/mlp/mlp.onnx" --emit ir --mode $mode --optimizer adam 2>/dev/null > "$T/onnx.ir"
+  "$DLCC" "$S/samples/mlp/mlp.onnx" --emit ir --mode $mode --optimizer adam --batch 64 2>/dev/null > "$T/onnx.ir"
   "$DLCC" "$S/samples/mlp/mlp.dl" --emit ir --mode $mode 2>/dev/null > "$T/dl.ir"
   same_ir "$T/onnx.ir" "$T/dl.ir" "mlp.dl vs mlp.onnx ($mode)"
 done
