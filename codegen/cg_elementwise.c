@@ -45,10 +45,10 @@ static void emit_decompose(CgEmit *e, const Value *y, int nin, const Value *cons
 			cg_printf(d, ", i%d = 0", i);
 	cg_puts(d, ";\n");
 	for (int j = y->shape.rank - 1; j >= 0; j--) {
-		const char *s[2] = {NULL, NULL}, *dim = cg_dim(y->shape.d[j], "B");
+		const char *s[3] = {NULL, NULL, NULL}, *dim = cg_dim(y->shape.d[j], "B");
 		for (int i = 0; i < nin; i++)
 			s[i] = k[i] == IX_STRIDED ? bcast_stride(&x[i]->shape, &y->shape, j) : NULL;
-		if (!s[0] && !s[1]) {
+		if (!s[0] && !s[1] && !s[2]) {
 			if (j > 0)
 				cg_printf(d, "\t\tt /= %s;\n", dim);
 			continue;
@@ -64,9 +64,9 @@ static void emit_decompose(CgEmit *e, const Value *y, int nin, const Value *cons
 static int emit_ew(CgEmit *e, const Node *n, const char *what, const Value *y, int nin,
 		   const Value *const *x, const char *body, const double *alpha)
 {
-	static const char *names[] = {"x0", "x1"}, *ops[] = {"a", "b"};
+	static const char *names[] = {"x0", "x1", "x2"}, *ops[] = {"a", "b", "c"};
 	CgKernel k;
-	IndexKind kind[2];
+	IndexKind kind[3];
 	int strided = 0;
 	cg_kernel_begin(e, &k, n, what);
 	cg_arg_out(&k, "y", y);
@@ -114,6 +114,12 @@ int cg_emit_elementwise(CgEmit *e, const Node *n)
 	double alpha = ir_attr_f(n, "alpha", n->op == OP_LEAKY_RELU || n->op == OP_LEAKY_RELU_GRAD ? 0.01 : 1.0);
 	const double *pa = strstr(op->body, "alpha") ? &alpha : NULL;
 	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, op->body, pa);
+}
+
+int cg_emit_map(CgEmit *e, const Node *n, const char *body)
+{
+	DLCC_ASSERT(n->nin <= 3);
+	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, body, NULL);
 }
 
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x)

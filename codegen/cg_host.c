@@ -35,6 +35,8 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_SGD_UPDATE:
 		case OP_MOMENTUM_UPDATE:
 		case OP_ADAM_UPDATE: return cg_emit_optimizer(e, n);
+		case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
+		case OP_TRILU: case OP_WHERE: case OP_CAST: return cg_emit_tensor(e, n);
 		default: break;
 		}
 	}

@@ -166,6 +166,11 @@ int cg_long_row(const CgEmit *e, int64_t extent_at_max);
 
 /* kernel writers: return 0 or -1 with e->err */
 int cg_emit_elementwise(CgEmit *e, const Node *n);
+/* y = body over up to three broadcast operands a, b, c of any dtypes (no dtype check) */
+int cg_emit_map(CgEmit *e, const Node *n, const char *body);
+/* the data-path plumbing ops (cg_tensor.c): Gather, GatherGrad, Slice, SliceGrad, Concat,
+ * Trilu, Where, Cast */
+int cg_emit_tensor(CgEmit *e, const Node *n);
 /* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x);
 int cg_emit_softmax(CgEmit *e, const Node *n);

@@ -13,12 +13,14 @@
  * its input's shape); otherwise onnx_ops.c imports it as IR ops or reports it unsupported.
  * Results are host constants and become V_CONST values only if run-time data uses them.
  */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "frontend/onnx_imp.h"
 
 const char *const onnx_fold_ops[] = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
-				     "Concat", "Cast", "Slice", NULL};
+				     "Concat", "Cast", "Slice", "ConstantOfShape", "Range", NULL};
 
 int onnx_is_fold_op(const char *op_type)
 {
@@ -348,6 +350,112 @@ static int fold_arith(NodeCx *x, char op)
 	return set_result(x, a->dt, big->shape, iv, sym);
 }
 
+/* ---- ConstantOfShape: a host constant, or an IR Expand of a scalar when N is in the shape ---- */
+
+/* the one-element `value` attribute (default float32 0) */
+static int fill_value(NodeCx *x, OTensor *v)
+{
+	const Onnx__AttributeProto *a = onnx_attr(x->n, "value");
+	*v = (OTensor){.name = "value", .dt = DT_F32, .shape = ir_shape0(), .host = 1};
+	if (!a) {
+		v->data = ir_alloc(x->c->g, sizeof(float));
+		return 0;
+	}
+	if (!a->t)
+		return onnx_fail(x->c, "%s: attribute value must be a tensor", x->who);
+	if (onnx_tensor_read(x->c, a->t, v, x->who, 0) < 0)
+		return -1;
+	if (ir_numel(&v->shape) != 1)
+		return onnx_fail(x->c, "%s: value must hold one element", x->who);
+	v->shape = ir_shape0();
+	return 0;
+}
+
+static int fold_constant_of_shape(NodeCx *x)
+{
+	OTensor *s = x->in[0], v;
+	if (!s || !s->host || !s->iv || s->shape.rank != 1 || ir_numel(&s->shape) > IR_MAX_RANK)
+		return onnx_fail(x->c, "%s: the shape must be a 1-D integer list known at compile time", x->who);
+	if (fill_value(x, &v) < 0)
+		return -1;
+	int rank = (int)ir_numel(&s->shape);
+	int64_t d[IR_MAX_RANK];
+	for (int i = 0; i < rank; i++)
+		d[i] = sym_at(s, i) ? -s->iv[i] : s->iv[i];
+	Shape out = ir_shape(rank, d);
+	char nm[300];
+	snprintf(nm, sizeof nm, "%s/value", onnx_node_label(x->c, x->n));
+	v.name = ir_strdup(x->c->g, nm);
+	if (ir_has_batch(&out)) { /* run-time data: Expand(scalar) */
+		Value *c = onnx_value(x->c, &v, x->who);
+		Node *nd = ir_begin(x->c->g, OP_EXPAND, onnx_node_label(x->c, x->n), 1, &c);
+		ir_set_ints(x->c->g, nd, "shape", rank, d);
+		if (ir_finish(x->c->g, nd) < 0)
+			return onnx_fail(x->c, "%s", x->c->g->err);
+		return onnx_bind(x, 0, nd->out[0]) ? 0 : -1;
+	}
+	int64_t n = ir_numel(&out);
+	OTensor *t = onnx_bind(x, 0, NULL);
+	if (!t)
+		return -1;
+	if (v.iv) {
+		int64_t *iv = new_iv(x, n);
+		for (int64_t i = 0; i < n; i++)
+			iv[i] = v.iv[0];
+		onnx_set_ints(x->c, t, v.dt, out, iv, NULL);
+		return 0;
+	}
+	size_t es = ir_dt_size(v.dt);
+	*t = (OTensor){.name = t->name, .dt = v.dt, .shape = out, .host = 1};
+	t->data = ir_alloc(x->c->g, (n ? n : 1) * es);
+	for (int64_t i = 0; i < n; i++)
+		memcpy((char *)t->data + i * es, v.data, es);
+	return 0;
+}
+
+/* ---- Range of compile-time scalars ---- */
+
+static double host_scalar(const OTensor *t)
+{
+	if (t->iv)
+		return (double)t->iv[0];
+	return t->dt == DT_F64 ? ((const double *)t->data)[0] : ((const float *)t->data)[0];
+}
+
+static int fold_range(NodeCx *x)
+{
+	for (int i = 0; i < 3; i++) {
+		const OTensor *t = i < x->nin ? x->in[i] : NULL;
+		if (!t || !t->host || ir_numel(&t->shape) != 1 || sym_at(t, 0) || (!t->iv && t->dt != DT_F32 && t->dt != DT_F64))
+			return onnx_fail(x->c, "%s: start, limit and delta must be scalars known at compile time "
+					 "(not depending on N)", x->who);
+	}
+	double s = host_scalar(x->in[0]), l = host_scalar(x->in[1]), dl = host_scalar(x->in[2]);
+	if (dl == 0)
+		return onnx_fail(x->c, "%s: delta is 0", x->who);
+	double cnt = ceil((l - s) / dl);
+	int64_t n = cnt > 0 ? (int64_t)cnt : 0;
+	if (n > (1 << 24))
+		return onnx_fail(x->c, "%s: %lld elements is too many", x->who, (long long)n);
+	DType dt = x->in[0]->dt;
+	if (x->in[0]->iv) {
+		int64_t *iv = new_iv(x, n);
+		for (int64_t i = 0; i < n; i++)
+			iv[i] = x->in[0]->iv[0] + i * x->in[2]->iv[0];
+		return set_result(x, dt, ir_shape(1, &n), iv, NULL);
+	}
+	OTensor *t = onnx_bind(x, 0, NULL);
+	if (!t)
+		return -1;
+	*t = (OTensor){.name = t->name, .dt = dt, .shape = ir_shape(1, &n), .host = 1};
+	t->data = ir_alloc(x->c->g, (n ? n : 1) * ir_dt_size(dt));
+	for (int64_t i = 0; i < n; i++) {
+		if (dt == DT_F64) ((double *)t->data)[i] = s + i * dl;
+		else ((float *)t->data)[i] = (float)(s + i * dl);
+	}
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static int all_host(const NodeCx *x)
@@ -373,6 +481,12 @@ int onnx_fold_node(NodeCx *x, int *rc)
 		return 0;
 	if (strcmp(op, "Identity") == 0)
 		return *rc = alias(x, x->in[0], x->in[0]->shape), 1;
+	if (strcmp(op, "ConstantOfShape") == 0)
+		return *rc = fold_constant_of_shape(x), 1;
+	if (strcmp(op, "Range") == 0)
+		return *rc = fold_range(x), 1;
+	if (!x->in[0]->iv && (!strcmp(op, "Gather") || !strcmp(op, "Concat") || !strcmp(op, "Slice")))
+		return 0; /* float data: an IR op (onnx_ops_tensor.c), folded later if constant */
 	if (strcmp(op, "Gather") == 0)
 		return *rc = fold_gather(x), 1;
 	if (strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Squeeze") == 0)

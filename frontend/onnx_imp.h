@@ -89,6 +89,9 @@ int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);
 /* ---- onnx_opset.c: models older than opset 11 ---- */
 /* -1 (error set) when n's operator meant something else at the model's opset */
 int onnx_opset_check(OnnxCtx *c, const Onnx__NodeProto *n);
+/* ---- onnx_ops_tensor.c: Gather, Slice, Split, Concat, Expand, Cast, Trilu, Pow, Max, Min ---- */
+int (*onnx_tensor_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
+const char *onnx_tensor_op_name(int i);                       /* i-th name, NULL after the last */
 
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */

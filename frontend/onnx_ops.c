@@ -377,21 +377,6 @@ static int imp_squeeze(NodeCx *x)
 	return r && onnx_bind(x, 0, r) ? 0 : -1;
 }
 
-static int imp_cast(NodeCx *x)
-{
-	int64_t to;
-	DType dt;
-	Value *v = in_value(x, 0);
-	if (!v || onnx_attr_int(x, "to", 0, &to) < 0)
-		return -1;
-	if (onnx_dtype((int32_t)to, &dt) < 0)
-		return onnx_fail(x->c, "%s: casting to %s is not supported", x->who, onnx_dtype_name((int32_t)to));
-	if (dt != v->dt)
-		return onnx_fail(x->c, "%s: casting run-time data from %s to %s is not supported", x->who,
-				 ir_dt_name(v->dt), ir_dt_name(dt));
-	return emit(x, ir_begin(x->c->g, OP_IDENTITY, node_name(x, NULL), 1, &v));
-}
-
 static const struct {
 	const char *op;
 	ImportFn fn;
@@ -400,7 +385,6 @@ static const struct {
 	{"LogSoftmax", imp_softmax}, {"Reshape", imp_reshape},     {"Flatten", imp_flatten},
 	{"Transpose", imp_transpose}, {"ReduceSum", imp_reduce},  {"ReduceMean", imp_reduce},
 	{"Identity", imp_identity}, {"Squeeze", imp_squeeze},      {"Unsqueeze", imp_squeeze},
-	{"Cast", imp_cast},
 };
 #define NIMPORTERS ((int)(sizeof importers / sizeof *importers))
 
@@ -409,6 +393,8 @@ static ImportFn find_importer(const char *op_type)
 	for (int i = 0; i < NIMPORTERS; i++)
 		if (strcmp(importers[i].op, op_type) == 0)
 			return importers[i].fn;
+	if (onnx_tensor_importer(op_type))
+		return onnx_tensor_importer(op_type);
 	int op = ir_op_lookup(op_type);
 	return op >= 0 && ir_ops[op].onnx ? imp_generic : NULL;
 }
@@ -423,7 +409,7 @@ static void append_name(char *buf, size_t len, const char *name)
 
 const char *onnx_supported_ops(void)
 {
-	static char buf[1024];
+	static char buf[2048];
 	if (buf[0])
 		return buf + 1;
 	for (int i = 0; i < OP_COUNT; i++)
@@ -431,6 +417,8 @@ const char *onnx_supported_ops(void)
 			append_name(buf, sizeof buf, ir_ops[i].name);
 	for (int i = 0; i < NIMPORTERS; i++)
 		append_name(buf, sizeof buf, importers[i].op);
+	for (int i = 0; onnx_tensor_op_name(i); i++)
+		append_name(buf, sizeof buf, onnx_tensor_op_name(i));
 	for (int i = 0; onnx_fold_ops[i]; i++)
 		append_name(buf, sizeof buf, onnx_fold_ops[i]);
 	buf[strlen(buf) - 1] = 0; /* the last comma */

@@ -24,25 +24,7 @@
 #include "ir/interp.h"
 #include "runtime/rt_half.h"
 
-typedef struct {
-	const Value *v;         /* owner, to check lookups */
-	int rank;
-	int64_t d[IR_MAX_RANK]; /* extents, batch resolved */
-	int64_t n;
-	int isint;              /* held as int64 (integer and bool dtypes) */
-	double *f;
-	int64_t *i;
-	int ready;              /* holds data: initial, set, or computed in this run */
-} Tensor;
-
-struct Interp {
-	const Graph *g;
-	int f32;
-	int64_t batch, step;
-	Tensor *t; /* by value id */
-	int nt;
-	char err[512];
-};
+#include "ir/interp_impl.h"
 
 /* ---- errors and rounding ---- */
 
@@ -760,6 +742,11 @@ static int run_op(Interp *it, const Node *n)
 	case OP_SGD_UPDATE: return op_sgd(it, n);
 	case OP_MOMENTUM_UPDATE: return op_momentum(it, n);
 	case OP_ADAM_UPDATE: return op_adam(it, n);
+	case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
+	case OP_TRILU: case OP_WHERE: case OP_CAST: case OP_EQUAL: case OP_LESS: case OP_GREATER:
+	case OP_LESS_OR_EQUAL: case OP_GREATER_OR_EQUAL: case OP_NOT: case OP_AND: case OP_OR:
+	case OP_POW: case OP_RECIPROCAL: case OP_MAX: case OP_MIN:
+		return interp_tensor_op(it, n);
 	case OP_COUNT: break;
 	}
 	return fail(it, n, "the interpreter does not know this op");

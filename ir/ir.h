@@ -182,6 +182,8 @@ char *ir_dim_str(int64_t d, char *buf, size_t len);
 #undef X
 /* numpy broadcasting of two shapes; -1 and g->err when incompatible */
 int ir_broadcast(Graph *g, const Shape *a, const Shape *b, Shape *out);
+/* positions start, start+step, ... before end (Slice, normalised attributes; ir/shape_tensor.c) */
+int64_t ir_slice_count(int64_t start, int64_t end, int64_t step);
 
 /* ---- verifier, printer, parser ---- */
 int ir_verify(Graph *g); /* 0 ok; -1 with g->err */

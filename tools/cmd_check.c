@@ -4,7 +4,9 @@
  * Compiles MODEL like `dlcc MODEL -o X.so` into a temporary directory, then feeds the same
  * seeded random inputs (and labels) to the artifact — on the CPU emulation unless --device says
  * otherwise — and to the interpreter in float64: inference outputs, the loss of every training
- * step and the parameters after the last step must agree within --rtol/--atol. This is how every
+ * step and the parameters after the last step must agree within --rtol/--atol. Integer inputs
+ * (token ids) are drawn from [0, R): R from --int-range, else the extent of the Gather axis they
+ * index. This is how every
  * end-to-end test shows that the real generated kernels compute what the IR means.
  */
 #include <math.h>
@@ -66,12 +68,32 @@ static void *random_data(const Value *v, int64_t b, int64_t classes, uint64_t *r
 		return p;
 	}
 	if (v->dt != DT_F32)
-		die(EXIT_USAGE, "check: input '%s' has dtype %s; only f32 inputs and i64 labels are generated",
+		die(EXIT_USAGE, "check: input '%s' has dtype %s; only f32 and i64 inputs are generated",
 		    v->name, ir_dt_name(v->dt));
 	float *p = malloc(4 * n + 4);
 	for (int64_t i = 0; i < n; i++)
 		p[i] = (float)rng_normal(rng);
 	return p;
+}
+
+/* the range [0, R) of an integer input: --int-range, else the extent of the axis a Gather
+ * indexes with it (an embedding's vocabulary) */
+static int64_t int_range(const Graph *g, const Value *v, int64_t given)
+{
+	if (given > 0)
+		return given;
+	int64_t r = 0;
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (n->op == OP_GATHER && n->in[1] == v) {
+			int64_t a = n->in[0]->shape.d[ir_attr_i(n, "axis", 0)];
+			r = r == 0 || a < r ? a : r;
+		}
+	}
+	if (r <= 0)
+		die(EXIT_USAGE, "check: integer input '%s' indexes no Gather; give its range with --int-range R",
+		    v->name);
+	return r;
 }
 
 static double *interp_value(Interp *it, const Value *v, int64_t b)
@@ -167,7 +189,7 @@ int cmd_check(int argc, char **argv)
 	CompileOpts o;
 	Cmp c = {1e-4, 1e-5, 0, 0};
 	int steps = 3;
-	int64_t b = 4;
+	int64_t b = 4, irange = 0;
 	dlcc_device dev = DLCC_DEVICE_CPU;
 	compile_opts_init(&o);
 	o.quiet = 1;
@@ -178,6 +200,7 @@ int cmd_check(int argc, char **argv)
 		else if ((v = arg_value(argc, argv, &i, "--steps"))) steps = arg_long("--steps", v, 0, 100000);
 		else if ((v = arg_value(argc, argv, &i, "--run-batch"))) b = arg_long("--run-batch", v, 1, 1 << 20);
 		else if ((v = arg_value(argc, argv, &i, "--rtol"))) c.rtol = arg_double("--rtol", v);
+		else if ((v = arg_value(argc, argv, &i, "--int-range"))) irange = arg_long("--int-range", v, 1, 1L << 40);
 		else if ((v = arg_value(argc, argv, &i, "--atol"))) c.atol = arg_double("--atol", v);
 		else if ((v = arg_value(argc, argv, &i, "--device"))) dev = arg_device(v);
 		else if (argv[i][0] == '-') die(EXIT_USAGE, "unknown option '%s' for dlcc check", argv[i]);
@@ -201,7 +224,8 @@ int cmd_check(int argc, char **argv)
 	uint64_t rng = 42;
 	void **in = calloc(infer->ninputs, sizeof *in);
 	for (int i = 0; i < infer->ninputs; i++)
-		in[i] = random_data(infer->inputs[i], b, 1, &rng);
+		in[i] = random_data(infer->inputs[i], b,
+				    infer->inputs[i]->dt == DT_I64 ? int_range(infer, infer->inputs[i], irange) : 1, &rng);
 	check_infer(&c, &a, m, infer, in, b);
 	if (train && steps)
 		check_train(&c, &a, m, train, in, labels_for(train, b, &rng), b, steps);

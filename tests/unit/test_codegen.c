@@ -717,3 +717,97 @@ Test(codegen, cross_entropy_bad_label_is_nan)
 		ir_graph_free(g);
 	}
 }
+
+/* ---- data-path plumbing (codegen/cg_tensor.c), integer and bool paths included ---- */
+
+#include "passes/grad.h"
+
+static Value *attr_op(Graph *g, Op op, int nin, Value **in, const char *name, int64_t v)
+{
+	Node *n = ir_begin(g, op, NULL, nin, in);
+	ir_set_i(g, n, name, v);
+	return fin(g, n);
+}
+
+static Value *cast(Graph *g, Value *x, const char *to)
+{
+	Node *n = ir_begin(g, OP_CAST, NULL, 1, &x);
+	ir_set_s(g, n, "to", to);
+	return fin(g, n);
+}
+
+static Value *slice(Graph *g, Value *x, int cnt, const int64_t *ax, const int64_t *st, const int64_t *en,
+		    const int64_t *sp)
+{
+	Node *n = ir_begin(g, OP_SLICE, NULL, 1, &x);
+	ir_set_ints(g, n, "axes", cnt, ax);
+	ir_set_ints(g, n, "starts", cnt, st);
+	ir_set_ints(g, n, "ends", cnt, en);
+	ir_set_ints(g, n, "steps", cnt, sp);
+	return fin(g, n);
+}
+
+/* forward ops on x [N,4,5] (float), tok [N,3] (int64 ids in [0,5)) and an i64/bool table */
+static void plumbing_forward(Graph *g, Value *x, Value *tok, Value *emb)
+{
+	int64_t tab[10] = {3, -1, 4, 1, -5, 9, 2, -6, 5, 3};
+	Value *itab = ir_value(g, V_CONST, "itab", DT_I64, SHAPE(5, 2), tab);
+	out(g, attr_op(g, OP_GATHER, 2, (Value *[]){emb, tok}, "axis", 0));             /* [N,3,6] */
+	out(g, cast(g, attr_op(g, OP_GATHER, 2, (Value *[]){itab, tok}, "axis", 0), "f32")); /* int */
+	out(g, attr_op(g, OP_GATHER, 2, (Value *[]){x, ir_value(g, V_CONST, "ix", DT_I64, SHAPE(3),
+		(int64_t[]){4, -1, 0})}, "axis", 2));
+	out(g, slice(g, x, 2, DIMS(1, 2), DIMS(3, 1), DIMS(-1, 5), DIMS(-2, 2)));
+	Value *tr = attr_op(g, OP_TRILU, 1, &x, "k", -1);
+	out(g, tr);
+	out(g, attr_op(g, OP_CONCAT, 3, (Value *[]){x, tr, x}, "axis", 1));
+	Value *m = op2(g, OP_LESS, x, ir_const_scalar(g, DT_F32, 0.25));
+	Value *bm = attr_op(g, OP_TRILU, 1, &m, "upper", 0);                                /* bool */
+	Value *any = op2(g, OP_OR, op2(g, OP_AND, bm, op1(g, OP_NOT, m)), op2(g, OP_EQUAL, x, x));
+	out(g, cast(g, any, "f32"));
+	Value *x10 = op2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 10)), *t10 = op2(g, OP_MUL, tr, ir_const_scalar(g, DT_F32, 10));
+	out(g, cast(g, op2(g, OP_GREATER_OR_EQUAL, cast(g, x10, "i32"), cast(g, t10, "i32")), "f32"));
+	out(g, cast(g, op2(g, OP_MAX, cast(g, x10, "i64"), cast(g, t10, "i64")), "f32"));
+	Value *ninf = ir_const_scalar(g, DT_F32, -INFINITY);
+	out(g, op1(g, OP_EXP, ir_op(g, OP_WHERE, 3, (Value *[]){bm, ninf, x})));
+	out(g, op2(g, OP_POW, op1(g, OP_EXP, x), x));
+	out(g, op1(g, OP_RECIPROCAL, op1(g, OP_EXP, x)));
+	out(g, op2(g, OP_MAX, x, op2(g, OP_MIN, tr, ir_const_scalar(g, DT_F32, 0.1))));
+}
+
+Test(codegen, plumbing_ops)
+{
+	Graph *g = ir_graph_new("plumbing");
+	Value *x = input(g, "x", SHAPE(-1, 4, 5));
+	Value *tok = ir_value(g, V_INPUT, "tok", DT_I64, SHAPE(-1, 3), NULL);
+	plumbing_forward(g, x, tok, param(g, "emb", SHAPE(5, 6)));
+	check_infer(g, 4, 3, 5);
+	ir_graph_free(g);
+}
+
+/* the gradient kernels: d ReduceSum(f(w)) / dw as inference outputs */
+Test(codegen, plumbing_grads)
+{
+	Graph *g = ir_graph_new("plumbing_grads");
+	Value *x = input(g, "x", SHAPE(-1, 4, 5));
+	Value *tok = ir_value(g, V_INPUT, "tok", DT_I64, SHAPE(-1, 3), NULL);
+	Value *emb = param(g, "emb", SHAPE(5, 5)), *w = param(g, "w", SHAPE(4, 5));
+	Value *xw = op2(g, OP_MUL, x, w);
+	Value *e = attr_op(g, OP_GATHER, 2, (Value *[]){emb, tok}, "axis", 0);            /* [N,3,5] */
+	Value *s = slice(g, xw, 1, DIMS(1), DIMS(3), DIMS(0), DIMS(-1));                    /* [N,3,5] */
+	Value *c = attr_op(g, OP_CONCAT, 2, (Value *[]){e, s}, "axis", 1);                  /* [N,6,5] */
+	Value *m = attr_op(g, OP_TRILU, 1, &c, "k", 1);
+	Value *wh = ir_op(g, OP_WHERE, 3, (Value *[]){op2(g, OP_GREATER, m, ir_const_scalar(g, DT_F32, 0)), m,
+						      op1(g, OP_RECIPROCAL, op1(g, OP_EXP, m))});
+	Value *y = op2(g, OP_MAX, wh, op2(g, OP_POW, op1(g, OP_EXP, c), ir_const_scalar(g, DT_F32, 0.5)));
+	Node *n = ir_begin(g, OP_REDUCE_SUM, NULL, 1, &y);
+	ir_set_ints(g, n, "axes", 0, NULL);
+	ir_set_i(g, n, "keepdims", 0);
+	g->loss = fin(g, n);
+	Value *grads[2];
+	cr_assert_eq(grad_backward(g, 2, (Value *[]){emb, w}, grads), 0, "%s", g->err);
+	g->loss = NULL;
+	out(g, grads[0]);
+	out(g, grads[1]);
+	check_infer(g, 4, 3, 5);
+	ir_graph_free(g);
+}

@@ -525,3 +525,142 @@ Test(grad, flows_column)
 	cr_expect(grad_flows(OP_GEMM) && grad_flows(OP_FLATTEN) && grad_flows(OP_SOFTMAX_CROSS_ENTROPY));
 	cr_expect(!grad_flows(OP_RELU_GRAD) && !grad_flows(OP_SGD_UPDATE) && !grad_flows(OP_ADAM_UPDATE));
 }
+
+/* ---- data-path plumbing (passes/grad_tensor.c) ---- */
+
+static Value *i64_const(Case *c, Shape s, const int64_t *d) { return ir_value(c->g, V_CONST, NULL, DT_I64, s, d); }
+
+static Value *with_attrs(Case *c, Op op, int nin, Value **in, const char *const *names, int cnt,
+			 const int64_t *vals)
+{
+	Node *n = begin(c, op, nin, in);
+	for (int i = 0; i < cnt; i++)
+		ir_set_i(c->g, n, names[i], vals[i]);
+	return fin(c, n);
+}
+
+Test(grad, gather)
+{
+	/* repeated and negative indices: the scatter-add sums both hits */
+	int64_t ix[5] = {2, 4, -1, 2, 0};
+	for (int axis = 0; axis < 2; axis++) {
+		Case *c = case_new();
+		Value *x = var(c, SH(5, 5), 0), *i = i64_const(c, SH(5), ix);
+		check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1,
+				    (int64_t[]){axis}), "Gather");
+		case_free(c);
+	}
+	Case *c = case_new(); /* batched data, 2-D indices on axis 1 */
+	Value *x = var(c, SH(N, 4, 3), 0), *i = i64_const(c, SH(2, 2), (int64_t[]){3, 0, 3, 1});
+	check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1, (int64_t[]){1}),
+	      "Gather batched");
+	case_free(c);
+}
+
+static void check_slice(Shape s, int cnt, const int64_t *ax, const int64_t *st, const int64_t *en,
+			const int64_t *sp)
+{
+	Case *c = case_new();
+	Node *n = begin(c, OP_SLICE, 1, (Value *[]){var(c, s, 0)});
+	ir_set_ints(c->g, n, "axes", cnt, ax);
+	ir_set_ints(c->g, n, "starts", cnt, st);
+	ir_set_ints(c->g, n, "ends", cnt, en);
+	ir_set_ints(c->g, n, "steps", cnt, sp);
+	check(c, fin(c, n), "Slice");
+	case_free(c);
+}
+
+Test(grad, slice)
+{
+	check_slice(SH(N, 6, 5), 1, (int64_t[]){1}, (int64_t[]){1}, (int64_t[]){6}, (int64_t[]){2});
+	check_slice(SH(N, 6, 5), 2, (int64_t[]){2, 1}, (int64_t[]){4, 5}, (int64_t[]){-1, 0}, (int64_t[]){-2, -3});
+	check_slice(SH(4, 3), 1, (int64_t[]){0}, (int64_t[]){1}, (int64_t[]){3}, (int64_t[]){1});
+}
+
+Test(grad, concat)
+{
+	Case *c = case_new();
+	Value *in[3] = {var(c, SH(N, 2), 0), var(c, SH(N, 3), 0), var(c, SH(N, 1), 0)};
+	check(c, with_attrs(c, OP_CONCAT, 3, in, (const char *[]){"axis"}, 1, (int64_t[]){1}), "Concat");
+	case_free(c);
+	c = case_new();
+	Value *in2[2] = {var(c, SH(2, 3), 0), var(c, SH(1, 3), 0)};
+	check(c, with_attrs(c, OP_CONCAT, 2, in2, (const char *[]){"axis"}, 1, (int64_t[]){0}), "Concat axis 0");
+	case_free(c);
+}
+
+Test(grad, trilu)
+{
+	static const int64_t cases[][2] = {{1, 1}, {0, 0}, {1, -1}, {0, 2}};
+	for (int i = 0; i < 4; i++) {
+		Case *c = case_new();
+		Value *x = var(c, i % 2 ? SH(3, 5) : SH(N, 4, 4), 0);
+		check(c, with_attrs(c, OP_TRILU, 1, &x, (const char *[]){"upper", "k"}, 2, cases[i]), "Trilu");
+		case_free(c);
+	}
+}
+
+Test(grad, where)
+{
+	uint8_t m[4] = {1, 0, 0, 1};
+	Case *c = case_new();
+	Value *cond = ir_value(c->g, V_CONST, NULL, DT_BOOL, SH(4), m);
+	Value *a = var(c, SH(N, 4), 0), *b = var(c, SH(1, 4), 0);
+	check(c, ir_op(c->g, OP_WHERE, 3, (Value *[]){cond, a, b}), "Where");
+	case_free(c);
+}
+
+Test(grad, cast)
+{
+	Case *c = case_new();
+	Node *n = begin(c, OP_CAST, 1, (Value *[]){var(c, SH(N, 3), 0)});
+	ir_set_s(c->g, n, "to", "f32");
+	Value *y = fin(c, n);
+	n = begin(c, OP_CAST, 1, &y);
+	ir_set_s(c->g, n, "to", "f64");
+	check(c, op1(c, OP_TANH, fin(c, n)), "Cast f64->f32->f64");
+	case_free(c);
+}
+
+Test(grad, pow_reciprocal)
+{
+	Case *c = case_new();
+	Value *a = var(c, SH(N, 4), 1), *b = var(c, SH(4), 0);
+	check(c, op2(c, OP_POW, a, b), "Pow tensor exponent");
+	case_free(c);
+	c = case_new(); /* a negative base with a constant integer-valued exponent */
+	check(c, op2(c, OP_POW, var(c, SH(N, 4), 0), ir_const_scalar(c->g, DT_F64, 3.0)), "Pow x^3");
+	case_free(c);
+	c = case_new();
+	check(c, op2(c, OP_POW, var(c, SH(N, 4), 1), ir_const_scalar(c->g, DT_F64, -0.5)), "Pow x^-0.5");
+	case_free(c);
+	c = case_new();
+	check(c, op1(c, OP_RECIPROCAL, var(c, SH(N, 4), 1)), "Reciprocal");
+	case_free(c);
+}
+
+Test(grad, max_min)
+{
+	static const Op ops[] = {OP_MAX, OP_MIN};
+	for (int i = 0; i < 2; i++) {
+		Case *c = case_new();
+		check(c, op2(c, ops[i], var(c, SH(N, 4), 0), var(c, SH(4), 0)), ir_ops[ops[i]].name);
+		case_free(c);
+		c = case_new(); /* a tie everywhere: each side gets half, the sum is the identity's */
+		Value *x = var(c, SH(N, 3), 0);
+		check(c, op2(c, ops[i], x, x), "tie");
+		case_free(c);
+	}
+}
+
+Test(grad, comparisons_stop_the_gradient)
+{
+	/* y = x * Cast(x > 0): the mask carries no gradient, so dy/dx = mask */
+	Case *c = case_new();
+	Value *x = var(c, SH(N, 4), 0);
+	Value *m = op2(c, OP_GREATER, x, ir_const_scalar(c->g, DT_F64, 0.0));
+	Node *n = begin(c, OP_CAST, 1, &m);
+	ir_set_s(c->g, n, "to", "f64");
+	check(c, op2(c, OP_MUL, x, fin(c, n)), "mask");
+	case_free(c);
+}

@@ -1,0 +1,220 @@
+/*
+ * cg_tensor.c — kernels of the data-path plumbing ops: Gather, GatherGrad, Slice, SliceGrad,
+ * Concat, Trilu (index kernels, any dtype) and Where, Cast (through cg_emit_map).
+ *
+ * Every kernel is one thread per output element in a grid-stride loop, with extents as
+ * constants or expressions of the batch B, except two:
+ *   Concat   one copy kernel per input, writing that input's band of the output;
+ *   GatherGrad (the scatter-add of an embedding's gradient) is deterministic, without atomics:
+ *            each thread owns one (outer, inner) column of dx, zeroes it, then walks the
+ *            indices in order and adds dy's rows that land in it. No two threads touch one
+ *            element, so the sum is the same on every run and equals the interpreter's bit for
+ *            bit; the work is the size of dy plus the size of dx, the parallelism outer×inner
+ *            (the embedding width). Rows that are hit by many indices cost no contention.
+ * An index outside [-A, A) reads 0 in Gather and is skipped in GatherGrad (a kernel cannot
+ * report it; the interpreter does).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "codegen/cg_internal.h"
+
+static const char *numel(const Value *v) { return cg_prod(&v->shape, 0, v->shape.rank, "B"); }
+
+static void grid_over(CgKernel *k, const Shape *s)
+{
+	snprintf(k->grid, sizeof k->grid, "dlcc_grid(%s)", cg_prod(s, 0, s->rank, "b"));
+}
+
+/* x as [outer, A, inner] around axis, as kernel constants */
+static void emit_around(CgBuf *d, const Shape *x, int axis)
+{
+	cg_printf(d, "\tconst long long outer = %s, A = %s, inner = %s;\n", cg_prod(x, 0, axis, "B"),
+		  cg_dim(x->d[axis], "B"), cg_prod(x, axis + 1, x->rank, "B"));
+	cg_puts(d, "\t(void)outer;\n");
+}
+
+static int emit_gather(CgEmit *e, const Node *n)
+{
+	const Value *x = n->in[0], *ix = n->in[1], *y = n->out[0];
+	int axis = (int)ir_attr_i(n, "axis", 0);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "x0", x);
+	cg_arg_in(&k, "ix", ix);
+	grid_over(&k, &y->shape);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	emit_around(d, &x->shape, axis);
+	cg_printf(d, "\tconst long long n = %s, nidx = %s;\n", numel(y), numel(ix));
+	cg_printf(d, "\t%s {\n", cg_loop("i", "n"));
+	cg_puts(d, "\t\tconst long long q = i % inner, t = i / inner, j = t % nidx, o = t / nidx;\n"
+		   "\t\tlong long kk = (long long)ix[j];\n\t\tif (kk < 0)\n\t\t\tkk += A;\n");
+	cg_printf(d, "\t\ty[i] = kk >= 0 && kk < A ? x0[(o * A + kk) * inner + q] : (%s)0;\n\t}\n",
+		  cg_ctype(y->dt));
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+static int emit_gather_grad(CgEmit *e, const Node *n)
+{
+	const Value *dy = n->in[0], *ix = n->in[1], *y = n->out[0];
+	int axis = (int)ir_attr_i(n, "axis", 0);
+	CgKernel k;
+	Shape cols = y->shape;
+	cols.d[axis] = 1;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "dy", dy);
+	cg_arg_in(&k, "ix", ix);
+	grid_over(&k, &cols);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	emit_around(d, &y->shape, axis);
+	cg_printf(d, "\tconst long long ncol = outer * inner, nidx = %s;\n", numel(ix));
+	cg_printf(d, "\t%s {\n", cg_loop("c", "ncol"));
+	cg_puts(d, "\t\tconst long long o = c / inner, q = c % inner;\n"
+		   "\t\tfor (long long a = 0; a < A; a++)\n\t\t\ty[(o * A + a) * inner + q] = (R)0;\n"
+		   "\t\tfor (long long j = 0; j < nidx; j++) {\n"
+		   "\t\t\tlong long kk = (long long)ix[j];\n\t\t\tif (kk < 0)\n\t\t\t\tkk += A;\n"
+		   "\t\t\tif (kk >= 0 && kk < A)\n"
+		   "\t\t\t\ty[(o * A + kk) * inner + q] += dy[(o * nidx + j) * inner + q];\n\t\t}\n\t}\n");
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+/* per dim: the slice's start and step (0, 1 where not sliced), and whether it is sliced */
+static void slice_plan(const Node *n, int rank, int64_t *start, int64_t *step, int *cut)
+{
+	int cnt;
+	const int64_t *ax = ir_attr_ints(n, "axes", &cnt), *st = ir_attr_ints(n, "starts", &cnt);
+	const int64_t *sp = ir_attr_ints(n, "steps", &cnt);
+	for (int j = 0; j < rank; j++)
+		start[j] = 0, step[j] = 1, cut[j] = 0;
+	for (int i = 0; i < cnt; i++)
+		start[ax[i]] = st[i], step[ax[i]] = sp[i], cut[ax[i]] = 1;
+}
+
+/* y = x[start + c * step] per dim */
+static int emit_slice(CgEmit *e, const Node *n)
+{
+	const Value *x = n->in[0], *y = n->out[0];
+	int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
+	int cut[IR_MAX_RANK];
+	slice_plan(n, x->shape.rank, start, step, cut);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "x0", x);
+	grid_over(&k, &y->shape);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\tconst long long n = %s;\n\t%s {\n\t\tlong long t = i, o = 0;\n", numel(y), cg_loop("i", "n"));
+	for (int j = y->shape.rank - 1; j >= 0; j--)
+		cg_printf(d, "\t\t{ const long long c = t %% %s; t /= %s; o += (%lldLL + c * %lldLL) * %s; }\n",
+			  cg_dim(y->shape.d[j], "B"), cg_dim(y->shape.d[j], "B"), (long long)start[j],
+			  (long long)step[j], cg_prod(&x->shape, j + 1, x->shape.rank, "B"));
+	cg_puts(d, "\t\ty[i] = x0[o];\n\t}\n");
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+/* y (the unsliced shape) = dy where the index lies on the slice lattice, else 0 */
+static int emit_slice_grad(CgEmit *e, const Node *n)
+{
+	const Value *dy = n->in[0], *y = n->out[0];
+	int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
+	int cut[IR_MAX_RANK];
+	slice_plan(n, y->shape.rank, start, step, cut);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "dy", dy);
+	grid_over(&k, &y->shape);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\tconst long long n = %s;\n\t%s {\n\t\tlong long t = i, o = 0;\n\t\tint ok = 1;\n",
+		  numel(y), cg_loop("i", "n"));
+	for (int j = y->shape.rank - 1; j >= 0; j--) {
+		const char *dim = cg_dim(y->shape.d[j], "B"), *st = cg_prod(&dy->shape, j + 1, dy->shape.rank, "B");
+		if (!cut[j]) {
+			cg_printf(d, "\t\t{ const long long c = t %% %s; t /= %s; o += c * %s; }\n", dim, dim, st);
+			continue;
+		}
+		cg_printf(d, "\t\t{ const long long c = t %% %s; t /= %s; long long r = c - %lldLL;\n", dim, dim,
+			  (long long)start[j]);
+		cg_printf(d, "\t\t  if (r %% %lldLL != 0) ok = 0; r /= %lldLL; if (r < 0 || r >= %s) ok = 0; "
+			     "o += r * %s; }\n", (long long)step[j], (long long)step[j],
+			  cg_dim(dy->shape.d[j], "B"), st);
+	}
+	cg_printf(d, "\t\ty[i] = ok ? dy[o] : (%s)0;\n\t}\n", cg_ctype(y->dt));
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+/* one kernel per input: its [outer, A_i, inner] block goes to the output's band at `at` */
+static int emit_concat(CgEmit *e, const Node *n)
+{
+	const Value *y = n->out[0];
+	int axis = (int)ir_attr_i(n, "axis", 0);
+	char at[512] = "0";
+	for (int i = 0; i < n->nin; i++) {
+		const Value *x = n->in[i];
+		CgKernel k;
+		cg_kernel_begin(e, &k, n, NULL);
+		cg_arg_out(&k, "y", y);
+		cg_arg_in(&k, "x0", x);
+		grid_over(&k, &x->shape);
+		cg_kernel_open(e, &k);
+		CgBuf *d = &e->dev;
+		cg_printf(d, "\t/* input %d */\n\tconst long long n = %s, band = %s, Y = %s, at = %s;\n", i,
+			  numel(x), cg_prod(&x->shape, axis, x->shape.rank, "B"),
+			  cg_prod(&y->shape, axis, y->shape.rank, "B"), at);
+		cg_printf(d, "\t%s\n\t\ty[(i / band) * Y + at * %s + i %% band] = x0[i];\n", cg_loop("i", "n"),
+			  cg_prod(&y->shape, axis + 1, y->shape.rank, "B"));
+		cg_kernel_close(e, &k);
+		size_t len = strlen(at);
+		snprintf(at + len, sizeof at - len, " + %s", cg_dim(x->shape.d[axis], "B"));
+	}
+	return 0;
+}
+
+static int emit_trilu(CgEmit *e, const Node *n)
+{
+	const Value *x = n->in[0], *y = n->out[0];
+	const Shape *s = &x->shape;
+	int upper = ir_attr_i(n, "upper", 1) != 0;
+	if (s->rank < 2)
+		return cg_fail(e->err, e->errlen, "codegen: node '%s' (Trilu): needs rank >= 2", n->name);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "x0", x);
+	grid_over(&k, s);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\tconst long long n = %s, rows = %s, cols = %s;\n", numel(y), cg_dim(s->d[s->rank - 2], "B"),
+		  cg_dim(s->d[s->rank - 1], "B"));
+	cg_printf(d, "\t%s {\n\t\tconst long long c = i %% cols, r = (i / cols) %% rows;\n", cg_loop("i", "n"));
+	cg_printf(d, "\t\ty[i] = c - r %s %lldLL ? x0[i] : (%s)0;\n\t}\n", upper ? ">=" : "<=",
+		  (long long)ir_attr_i(n, "k", 0), cg_ctype(y->dt));
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+int cg_emit_tensor(CgEmit *e, const Node *n)
+{
+	switch (n->op) {
+	case OP_GATHER: return emit_gather(e, n);
+	case OP_GATHER_GRAD: return emit_gather_grad(e, n);
+	case OP_SLICE: return emit_slice(e, n);
+	case OP_SLICE_GRAD: return emit_slice_grad(e, n);
+	case OP_CONCAT: return emit_concat(e, n);
+	case OP_TRILU: return emit_trilu(e, n);
+	case OP_WHERE: return cg_emit_map(e, n, "a ? b : c");
+	case OP_CAST: return cg_emit_map(e, n, n->out[0]->dt == DT_BOOL ? "a != 0" : "a");
+	default: break;
+	}
+	return cg_fail(e->err, e->errlen, "codegen: node '%s': no kernel for op %s", n->name, ir_ops[n->op].name);
+}
