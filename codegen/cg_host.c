@@ -35,6 +35,7 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_SGD_UPDATE:
 		case OP_MOMENTUM_UPDATE:
 		case OP_ADAM_UPDATE: return cg_emit_optimizer(e, n);
+		case OP_BATCH_NORM: return cg_emit_batchnorm(e, n);
 		default: break;
 		}
 	}
