@@ -82,6 +82,16 @@ OTensor *onnx_bind(NodeCx *x, int i, Value *v);
 int onnx_unsqueeze_shape(NodeCx *x, const Shape *in, Shape *out);
 int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);
 
+/* ---- onnx_norm.c: normalization and activation importers ---- */
+int onnx_imp_batchnorm(NodeCx *x);
+int onnx_imp_layernorm(NodeCx *x);
+int onnx_imp_instancenorm(NodeCx *x);
+int onnx_imp_clip(NodeCx *x);
+int onnx_imp_gelu(NodeCx *x);
+int onnx_imp_hard_sigmoid(NodeCx *x);
+int onnx_imp_elu_selu(NodeCx *x);
+int onnx_imp_pow(NodeCx *x);
+
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */
 int onnx_fold_node(NodeCx *x, int *rc);

@@ -401,6 +401,11 @@ static const struct {
 	{"Transpose", imp_transpose}, {"ReduceSum", imp_reduce},  {"ReduceMean", imp_reduce},
 	{"Identity", imp_identity}, {"Squeeze", imp_squeeze},      {"Unsqueeze", imp_squeeze},
 	{"Cast", imp_cast},
+	/* normalization and activations (onnx_norm.c) */
+	{"BatchNormalization", onnx_imp_batchnorm}, {"LayerNormalization", onnx_imp_layernorm},
+	{"InstanceNormalization", onnx_imp_instancenorm}, {"Clip", onnx_imp_clip},
+	{"Gelu", onnx_imp_gelu},    {"HardSigmoid", onnx_imp_hard_sigmoid}, {"Elu", onnx_imp_elu_selu},
+	{"Selu", onnx_imp_elu_selu}, {"Pow", onnx_imp_pow},
 };
 #define NIMPORTERS ((int)(sizeof importers / sizeof *importers))
 
@@ -423,7 +428,7 @@ static void append_name(char *buf, size_t len, const char *name)
 
 const char *onnx_supported_ops(void)
 {
-	static char buf[1024];
+	static char buf[2048];
 	if (buf[0])
 		return buf + 1;
 	for (int i = 0; i < OP_COUNT; i++)
