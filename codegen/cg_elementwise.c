@@ -2,7 +2,8 @@
  * cg_elementwise.c — kernels for K_UNARY and K_BINARY ops (and broadcast copies).
  *
  * One thread per output element in a grid-stride loop; the element is computed by the op
- * table's `body` with the operands bound to `a` and `b` and the attribute `alpha` as a literal.
+ * table's `body` with the operands bound to `a` and `b` and the float attributes it names
+ * (alpha, beta, gamma, lo, hi) as literals.
  * Operands broadcast (numpy rules, batch dims included): an operand with the output's shape is
  * read at i, a one-element operand at 0, any other through per-dimension strides that are 0 on
  * broadcast dimensions; the output index is decomposed once for all such operands. Every extent
@@ -62,7 +63,7 @@ static void emit_decompose(CgEmit *e, const Value *y, int nin, const Value *cons
 }
 
 static int emit_ew(CgEmit *e, const Node *n, const char *what, const Value *y, int nin,
-		   const Value *const *x, const char *body, const double *alpha)
+		   const Value *const *x, const char *body, int attrs)
 {
 	static const char *names[] = {"x0", "x1", "x2"}, *ops[] = {"a", "b", "c"};
 	CgKernel k;
@@ -78,8 +79,8 @@ static int emit_ew(CgEmit *e, const Node *n, const char *what, const Value *y, i
 	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&y->shape, 0, y->shape.rank, "b"));
 	cg_kernel_open(e, &k);
 	cg_printf(&e->dev, "\tconst long long n = %s;\n", cg_prod(&y->shape, 0, y->shape.rank, "B"));
-	if (alpha)
-		cg_printf(&e->dev, "\tconst double alpha = %.17g;\n", *alpha);
+	if (attrs)
+		cg_emit_act_attrs(&e->dev, n, body);
 	cg_printf(&e->dev, "\t%s {\n", cg_loop("i", "n"));
 	if (strided)
 		emit_decompose(e, y, nin, x, kind);
@@ -111,18 +112,16 @@ int cg_emit_elementwise(CgEmit *e, const Node *n)
 	DLCC_ASSERT(op->body && n->nin <= 2);
 	if (dtype_ok(e, n) < 0)
 		return -1;
-	double alpha = ir_attr_f(n, "alpha", n->op == OP_LEAKY_RELU || n->op == OP_LEAKY_RELU_GRAD ? 0.01 : 1.0);
-	const double *pa = strstr(op->body, "alpha") ? &alpha : NULL;
-	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, op->body, pa);
+	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, op->body, 1);
 }
 
 int cg_emit_map(CgEmit *e, const Node *n, const char *body)
 {
 	DLCC_ASSERT(n->nin <= 3);
-	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, body, NULL);
+	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, body, 0);
 }
 
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x)
 {
-	return emit_ew(e, n, what, y, 1, &x, "a", NULL);
+	return emit_ew(e, n, what, y, 1, &x, "a", 0);
 }

@@ -37,6 +37,7 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_ADAM_UPDATE: return cg_emit_optimizer(e, n);
 		case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
 		case OP_TRILU: case OP_WHERE: case OP_CAST: return cg_emit_tensor(e, n);
+		case OP_BATCH_NORM: return cg_emit_batchnorm(e, n);
 		default: break;
 		}
 	}

@@ -184,6 +184,13 @@ int cg_emit_matmul(CgEmit *e, const Node *n);
 int cg_emit_loss_store(CgEmit *e, const Value *loss);
 int cg_emit_copies(CgEmit *e);
 
+/* normalization and activations (cg_norm.c): BatchNormalization's inference kernel; the
+ * helpers the activation bodies use (f: "f" for float, "" for double); float attributes a body
+ * names (alpha, beta, gamma, lo, hi) as `const double` lines */
+int cg_emit_batchnorm(CgEmit *e, const Node *n);
+void cg_norm_prelude(CgBuf *b, const char *f);
+void cg_emit_act_attrs(CgBuf *b, const Node *n, const char *body);
+
 /* the prelude of the kernel source: real type, helpers, block reductions */
 void cg_prelude(CgBuf *b, DType prec);
 /* one program's schedule function into e->host */

@@ -92,6 +92,15 @@ int onnx_opset_check(OnnxCtx *c, const Onnx__NodeProto *n);
 /* ---- onnx_ops_tensor.c: Gather, Slice, Split, Concat, Expand, Cast, Trilu, Pow, Max, Min ---- */
 int (*onnx_tensor_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
 const char *onnx_tensor_op_name(int i);                       /* i-th name, NULL after the last */
+/* ---- onnx_norm.c: normalization and activation importers ---- */
+int onnx_imp_batchnorm(NodeCx *x);
+int onnx_imp_layernorm(NodeCx *x);
+int onnx_imp_instancenorm(NodeCx *x);
+int onnx_imp_clip(NodeCx *x);
+int onnx_imp_gelu(NodeCx *x);
+int onnx_imp_hard_sigmoid(NodeCx *x);
+int onnx_imp_elu_selu(NodeCx *x);
+int onnx_imp_pow(NodeCx *x);
 
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */

@@ -385,6 +385,11 @@ static const struct {
 	{"LogSoftmax", imp_softmax}, {"Reshape", imp_reshape},     {"Flatten", imp_flatten},
 	{"Transpose", imp_transpose}, {"ReduceSum", imp_reduce},  {"ReduceMean", imp_reduce},
 	{"Identity", imp_identity}, {"Squeeze", imp_squeeze},      {"Unsqueeze", imp_squeeze},
+	/* normalization and activations (onnx_norm.c) */
+	{"BatchNormalization", onnx_imp_batchnorm}, {"LayerNormalization", onnx_imp_layernorm},
+	{"InstanceNormalization", onnx_imp_instancenorm}, {"Clip", onnx_imp_clip},
+	{"Gelu", onnx_imp_gelu},    {"HardSigmoid", onnx_imp_hard_sigmoid}, {"Elu", onnx_imp_elu_selu},
+	{"Selu", onnx_imp_elu_selu},
 };
 #define NIMPORTERS ((int)(sizeof importers / sizeof *importers))
 

@@ -30,6 +30,8 @@ int pass_cse(Graph *g);
 int pass_simplify(Graph *g);
 /* Parameters = float V_PARAM values on a differentiable path to outputs[0]; others become V_CONST. */
 int pass_mark_params(Graph *g);
+/* BatchNormalization -> batch statistics + running-statistic updates (start of training). */
+int pass_bn_train(Graph *g);
 /* Loss: adds the label input and the scalar loss on outputs[0] (o->loss), sets g->loss. */
 int pass_loss(Graph *g, const TrainOpts *o);
 /* Autodiff: appends the backward program of g->loss; grads[i] = dloss/dparams[i]. */

@@ -193,6 +193,37 @@ static void add_plumbing(Graph *g, Value *x)
 	ir_add_output(g, fin(g, n, 0));
 }
 
+/* normalization and activations: every op of that group once, a buffer, attributes */
+static Value *add_normact(Graph *g, Value *z)
+{
+	static const Op un[] = {OP_ERF, OP_GELU, OP_GELU_TANH, OP_HARD_SWISH, OP_SOFTPLUS, OP_ELU, OP_SELU};
+	static const Op bin[] = {OP_CLIP_GRAD, OP_ERF_GRAD, OP_GELU_GRAD, OP_GELU_TANH_GRAD, OP_HARD_SIGMOID_GRAD,
+				 OP_HARD_SWISH_GRAD, OP_SOFTPLUS_GRAD, OP_ELU_GRAD, OP_SELU_GRAD, OP_PRELU};
+	float one[4] = {1, 1, 1, 1}, zero[4] = {0, 0.5f, 0, 0};
+	Value *sc = ir_value(g, V_PARAM, "bn.weight", DT_F32, SH(4), one);
+	Value *mu = ir_value(g, V_PARAM, "bn.running_mean", DT_F32, SH(4), zero);
+	Value *var = ir_value(g, V_PARAM, "bn.running_var", DT_F32, SH(4), one);
+	mu->buffer = var->buffer = 1;
+	Node *n = node(g, OP_BATCH_NORM, NULL, 5, (Value *[]){z, sc, sc, mu, var});
+	ir_set_f(g, n, "epsilon", 1e-5);
+	Value *y = fin(g, n, 0);
+	n = node(g, OP_CLIP, NULL, 1, &y);
+	ir_set_f(g, n, "lo", -1.0);
+	ir_set_f(g, n, "hi", 6.0);
+	y = fin(g, n, 0);
+	n = node(g, OP_HARD_SIGMOID, NULL, 1, &y);
+	ir_set_f(g, n, "alpha", 0.25);
+	y = fin(g, n, 0);
+	n = node(g, OP_POW_SCALAR, NULL, 1, &y);
+	ir_set_f(g, n, "alpha", 2.0);
+	y = fin(g, n, 0);
+	for (size_t i = 0; i < sizeof un / sizeof *un; i++)
+		y = ir_op1(g, un[i], y);
+	for (size_t i = 0; i < sizeof bin / sizeof *bin; i++)
+		y = ir_op2(g, bin[i], y, z);
+	return y;
+}
+
 static Graph *build_everything(void)
 {
 	Graph *g = ir_graph_new("every thing");
@@ -205,6 +236,7 @@ static Graph *build_everything(void)
 	Value *z = add_forward(g, x, w, b, m);
 	ir_add_output(g, z);
 	add_plumbing(g, x);
+	ir_add_output(g, add_normact(g, z));
 	Value *loss = ir_op2(g, OP_SOFTMAX_CROSS_ENTROPY, z, lab);
 	Value *one = ir_const_scalar(g, DT_F32, 1.0);
 	Value *dz = ir_op(g, OP_SOFTMAX_CROSS_ENTROPY_GRAD, 3, (Value *[]){one, z, lab});
@@ -230,6 +262,15 @@ static Value *find(const Graph *g, const char *name)
 			return g->values[i];
 	for (int i = 0; i < g->nvalues; i++)
 		if (g->values[i]->name && strcmp(g->values[i]->name, name) == 0 && g->values[i]->def)
+			return g->values[i];
+	return NULL;
+}
+
+/* the value of kind k named name (names may repeat across kinds: param "77" and const %77) */
+static Value *find_kind(const Graph *g, const char *name, ValueKind k)
+{
+	for (int i = 0; i < g->nvalues; i++)
+		if (g->values[i]->name && strcmp(g->values[i]->name, name) == 0 && g->values[i]->kind == k)
 			return g->values[i];
 	return NULL;
 }
@@ -264,7 +305,8 @@ Test(text, round_trip)
 	char *t2 = print_str(g2);
 	cr_assert_str_eq(t2, t1);
 	cr_assert_eq(g2->nupdates, g->nupdates);
-	cr_assert_eq(g2->nparams, 3);
+	cr_assert_eq(g2->nparams, 6);
+	cr_assert(find_kind(g2, "bn.running_var", V_PARAM)->buffer, "a buffer reads back as one");
 	cr_assert_eq(g2->nstates, 3);
 	cr_assert_str_eq(g2->states[1]->param->name, "77");
 	cr_assert_str_eq(g2->states[1]->slot, "exp_avg");
@@ -291,7 +333,7 @@ Test(text, constants_bit_exact_and_ids_kept)
 		const Value *v = g->values[i];
 		if (v->kind != V_CONST)
 			continue;
-		const Value *u = find(g2, v->name);
+		const Value *u = find_kind(g2, v->name, V_CONST);
 		cr_assert(u, "constant %s lost", v->name);
 		cr_assert_eq(u->id, v->id, "constant %s: id %d, was %d", v->name, u->id, v->id);
 		cr_assert_eq(u->dt, v->dt);
