@@ -35,6 +35,9 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_SGD_UPDATE:
 		case OP_MOMENTUM_UPDATE:
 		case OP_ADAM_UPDATE: return cg_emit_optimizer(e, n);
+		case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
+		case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
+		case OP_PAD_GRAD: return cg_emit_conv_family(e, n);
 		default: break;
 		}
 	}

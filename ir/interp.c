@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "ir/interp.h"
+#include "ir/interp_ops.h"
 #include "runtime/rt_half.h"
 
 typedef struct {
@@ -738,6 +739,33 @@ static int op_adam(Interp *it, const Node *n)
 	return 0;
 }
 
+/* ---- access for ops implemented in other files (ir/interp_ops.h) ---- */
+
+IView interp_view(Interp *it, const Value *v)
+{
+	Tensor *t = tensor_of(it, v);
+	IView w;
+	DLCC_ASSERT(t);
+	w.rank = t->rank;
+	memcpy(w.d, t->d, sizeof w.d);
+	w.n = t->n;
+	w.f = t->f;
+	w.i = t->i;
+	return w;
+}
+
+double interp_round(const Interp *it, double x) { return rd(it, x); }
+
+int interp_fail(Interp *it, const Node *n, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return fail(it, n, "%s", msg);
+}
+
 /* ---- the run loop ---- */
 
 static int run_op(Interp *it, const Node *n)
@@ -760,6 +788,9 @@ static int run_op(Interp *it, const Node *n)
 	case OP_SGD_UPDATE: return op_sgd(it, n);
 	case OP_MOMENTUM_UPDATE: return op_momentum(it, n);
 	case OP_ADAM_UPDATE: return op_adam(it, n);
+	case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
+	case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
+	case OP_PAD_GRAD: return interp_conv_family(it, n);
 	case OP_COUNT: break;
 	}
 	return fail(it, n, "the interpreter does not know this op");
