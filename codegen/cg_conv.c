@@ -350,7 +350,10 @@ static int emit_pad(CgEmit *e, const Node *n)
 		snprintf(o, sizeof o, "o%d", j);
 		snprintf(src, sizeof src, "s%d", j);
 		cg_puts(d, "\t\t{ ");
-		emit_src(d, mode, src, o, p[j], x->shape.d[j]);
+		if (p[j] || p[r + j]) /* (the batch axis is never padded) */
+			emit_src(d, mode, src, o, p[j], x->shape.d[j]);
+		else
+			cg_printf(d, "long long %s = %s;", src, o);
 		cg_printf(d, " ok &= %s >= 0; off = off * %s + %s; }\n", src, cg_dim(x->shape.d[j], "B"), src);
 	}
 	cg_printf(d, "\t\ty[i] = ok ? x[off] : (R)%.17g;\n", ir_attr_f(n, "value", 0.0));
