@@ -82,6 +82,14 @@ OTensor *onnx_bind(NodeCx *x, int i, Value *v);
 int onnx_unsqueeze_shape(NodeCx *x, const Shape *in, Shape *out);
 int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);
 
+/* ---- onnx_conv.c: the convolution family ---- */
+int onnx_imp_conv(NodeCx *x);
+int onnx_imp_conv_transpose(NodeCx *x);
+int onnx_imp_max_pool(NodeCx *x);
+int onnx_imp_average_pool(NodeCx *x);
+int onnx_imp_global_pool(NodeCx *x); /* GlobalAveragePool, GlobalMaxPool */
+int onnx_imp_pad(NodeCx *x);
+
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */
 int onnx_fold_node(NodeCx *x, int *rc);

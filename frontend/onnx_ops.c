@@ -401,6 +401,10 @@ static const struct {
 	{"Transpose", imp_transpose}, {"ReduceSum", imp_reduce},  {"ReduceMean", imp_reduce},
 	{"Identity", imp_identity}, {"Squeeze", imp_squeeze},      {"Unsqueeze", imp_squeeze},
 	{"Cast", imp_cast},
+	/* convolution family (onnx_conv.c) */
+	{"Conv", onnx_imp_conv}, {"ConvTranspose", onnx_imp_conv_transpose}, {"MaxPool", onnx_imp_max_pool},
+	{"AveragePool", onnx_imp_average_pool}, {"GlobalAveragePool", onnx_imp_global_pool},
+	{"GlobalMaxPool", onnx_imp_global_pool}, {"Pad", onnx_imp_pad},
 };
 #define NIMPORTERS ((int)(sizeof importers / sizeof *importers))
 
