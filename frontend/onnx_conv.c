@@ -292,16 +292,18 @@ static int pad_value(NodeCx *x, double *val)
 	*val = 0;
 	if (!t)
 		return 0;
-	if (!t->host)
+	const void *data = t->host ? t->data : t->v && t->v->data ? t->v->data : NULL; /* an initializer */
+	DType dt = t->host ? t->dt : t->v ? t->v->dt : t->dt;
+	if (!t->iv && !data)
 		return onnx_fail(x->c, "%s: constant_value must be a compile-time constant", x->who);
 	if (t->iv)
 		*val = (double)t->iv[0];
-	else if (t->dt == DT_F32)
-		*val = ((const float *)t->data)[0];
-	else if (t->dt == DT_F64)
-		*val = ((const double *)t->data)[0];
+	else if (dt == DT_F32)
+		*val = ((const float *)data)[0];
+	else if (dt == DT_F64)
+		*val = ((const double *)data)[0];
 	else
-		return onnx_fail(x->c, "%s: constant_value of type %s is not supported", x->who, ir_dt_name(t->dt));
+		return onnx_fail(x->c, "%s: constant_value of type %s is not supported", x->who, ir_dt_name(dt));
 	return 0;
 }
 
