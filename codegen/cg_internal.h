@@ -180,6 +180,7 @@ int cg_emit_cross_entropy(CgEmit *e, const Node *n);
 int cg_emit_optimizer(CgEmit *e, const Node *n);
 int cg_emit_gemm(CgEmit *e, const Node *n);
 int cg_emit_matmul(CgEmit *e, const Node *n);
+int cg_emit_conv_family(CgEmit *e, const Node *n); /* cg_conv.c: Conv, pools, Pad and their grads */
 /* loss → f32 slot, and end-of-program copies */
 int cg_emit_loss_store(CgEmit *e, const Value *loss);
 int cg_emit_copies(CgEmit *e);

@@ -101,6 +101,13 @@ int onnx_imp_gelu(NodeCx *x);
 int onnx_imp_hard_sigmoid(NodeCx *x);
 int onnx_imp_elu_selu(NodeCx *x);
 int onnx_imp_pow(NodeCx *x);
+/* ---- onnx_conv.c: the convolution family ---- */
+int onnx_imp_conv(NodeCx *x);
+int onnx_imp_conv_transpose(NodeCx *x);
+int onnx_imp_max_pool(NodeCx *x);
+int onnx_imp_average_pool(NodeCx *x);
+int onnx_imp_global_pool(NodeCx *x); /* GlobalAveragePool, GlobalMaxPool */
+int onnx_imp_pad(NodeCx *x);
 
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */

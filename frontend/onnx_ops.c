@@ -390,6 +390,10 @@ static const struct {
 	{"InstanceNormalization", onnx_imp_instancenorm}, {"Clip", onnx_imp_clip},
 	{"Gelu", onnx_imp_gelu},    {"HardSigmoid", onnx_imp_hard_sigmoid}, {"Elu", onnx_imp_elu_selu},
 	{"Selu", onnx_imp_elu_selu},
+	/* convolution family (onnx_conv.c) */
+	{"Conv", onnx_imp_conv}, {"ConvTranspose", onnx_imp_conv_transpose}, {"MaxPool", onnx_imp_max_pool},
+	{"AveragePool", onnx_imp_average_pool}, {"GlobalAveragePool", onnx_imp_global_pool},
+	{"GlobalMaxPool", onnx_imp_global_pool}, {"Pad", onnx_imp_pad},
 };
 #define NIMPORTERS ((int)(sizeof importers / sizeof *importers))
 

@@ -23,6 +23,7 @@
 
 #include "ir/interp.h"
 #include "ir/norm.h"
+#include "ir/interp_ops.h"
 #include "runtime/rt_half.h"
 
 #include "ir/interp_impl.h"
@@ -794,6 +795,33 @@ static int op_batchnorm(Interp *it, const Node *n)
 	return 0;
 }
 
+/* ---- access for ops implemented in other files (ir/interp_ops.h) ---- */
+
+IView interp_view(Interp *it, const Value *v)
+{
+	Tensor *t = tensor_of(it, v);
+	IView w;
+	DLCC_ASSERT(t);
+	w.rank = t->rank;
+	memcpy(w.d, t->d, sizeof w.d);
+	w.n = t->n;
+	w.f = t->f;
+	w.i = t->i;
+	return w;
+}
+
+double interp_round(const Interp *it, double x) { return rd(it, x); }
+
+int interp_fail(Interp *it, const Node *n, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return fail(it, n, "%s", msg);
+}
+
 /* ---- the run loop ---- */
 
 static int run_op(Interp *it, const Node *n)
@@ -827,6 +855,9 @@ static int run_op(Interp *it, const Node *n)
 	case OP_HARD_SWISH: case OP_HARD_SWISH_GRAD: case OP_SOFTPLUS: case OP_SOFTPLUS_GRAD:
 	case OP_ELU: case OP_ELU_GRAD: case OP_SELU: case OP_SELU_GRAD: case OP_PRELU: case OP_POW_SCALAR:
 		return op_elementwise(it, n);
+	case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
+	case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
+	case OP_PAD_GRAD: return interp_conv_family(it, n);
 	case OP_COUNT: break;
 	}
 	return fail(it, n, "the interpreter does not know this op");

@@ -224,6 +224,57 @@ static Value *add_normact(Graph *g, Value *z)
 	return y;
 }
 
+/* the convolution family (conv group): every op with its window attributes, on inputs */
+static void conv_win(Graph *g, Node *n)
+{
+	ir_set_ints(g, n, "kernel_shape", 2, (int64_t[]){3, 3});
+	ir_set_ints(g, n, "strides", 2, (int64_t[]){2, 2});
+	ir_set_ints(g, n, "dilations", 2, (int64_t[]){1, 1});
+	ir_set_ints(g, n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+	ir_set_i(g, n, "group", 1);
+}
+
+static void add_conv_family(Graph *g)
+{
+	Value *x = ir_value(g, V_INPUT, "img", DT_F32, SH(N, 2, 5, 5), NULL);
+	Value *w = ir_value(g, V_INPUT, "filt", DT_F32, SH(2, 2, 3, 3), NULL);
+	Node *n = node(g, OP_CONV, NULL, 2, (Value *[]){x, w});
+	conv_win(g, n);
+	Value *y = fin(g, n, 0); /* [N,2,3,3] */
+	n = node(g, OP_CONV_GRAD_INPUT, NULL, 2, (Value *[]){y, w});
+	conv_win(g, n);
+	ir_set_ints(g, n, "shape", 4, (int64_t[]){N, 2, 5, 5});
+	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_CONV_GRAD_WEIGHT, NULL, 2, (Value *[]){y, x});
+	conv_win(g, n);
+	ir_set_ints(g, n, "shape", 4, (int64_t[]){2, 2, 3, 3});
+	ir_add_output(g, fin(g, n, 0));
+	Node *mp = node(g, OP_MAX_POOL, NULL, 1, &x);
+	conv_win(g, mp);
+	ir_set_i(g, mp, "ceil_mode", 1);
+	Value *m = fin(g, mp, 0);
+	n = node(g, OP_MAX_POOL_GRAD, NULL, 2, (Value *[]){m, mp->out[1]});
+	conv_win(g, n);
+	ir_set_ints(g, n, "shape", 4, (int64_t[]){N, 2, 5, 5});
+	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_AVERAGE_POOL, NULL, 1, &x);
+	conv_win(g, n);
+	ir_set_i(g, n, "count_include_pad", 1);
+	Value *a = fin(g, n, 0);
+	n = node(g, OP_AVERAGE_POOL_GRAD, NULL, 1, &a);
+	conv_win(g, n);
+	ir_set_ints(g, n, "shape", 4, (int64_t[]){N, 2, 5, 5});
+	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_PAD, NULL, 1, &x);
+	ir_set_ints(g, n, "pads", 8, (int64_t[]){0, 0, 1, 2, 0, 0, 2, -1});
+	ir_set_s(g, n, "mode", "reflect");
+	Value *p = fin(g, n, 0);
+	n = node(g, OP_PAD_GRAD, NULL, 1, &p);
+	ir_set_ints(g, n, "pads", 8, (int64_t[]){0, 0, 1, 2, 0, 0, 2, -1});
+	ir_set_s(g, n, "mode", "reflect");
+	ir_add_output(g, fin(g, n, 0));
+}
+
 static Graph *build_everything(void)
 {
 	Graph *g = ir_graph_new("every thing");
@@ -252,6 +303,7 @@ static Graph *build_everything(void)
 	g->loss_kind = "cross_entropy";
 	g->optimizer = "adam";
 	add_dtypes(g);
+	add_conv_family(g);
 	return g;
 }
 
