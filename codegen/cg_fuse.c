@@ -4,7 +4,8 @@
  * passes/fuse.c marks groups with the node attribute `fuse = K` and makes each contiguous in
  * the schedule; here they are read back (and checked) into a CgFusion: per schedule position
  * the group, per group its kind (decided by its members' ops) and span, and per value whether
- * it is internal — produced by a member and read only by members of the same group, so it has
+ * it is internal — produced by a member and read only by members of the same group (not in the
+ * optimizer and loss kernels, which write every result), so it has
  * no buffer (the memory plan skips it) and lives in a register of the group kernel. The memory
  * plan also reads the spans: a group reads its operands at its last position and writes its
  * outputs from its first. cg_emit_group hands a group to the kernel writer of its kind.
@@ -24,7 +25,7 @@ static CgGroupKind group_kind(const CgGroup *gr)
 	const Node *last = gr->nodes[gr->n - 1];
 	if (is_update(last->op))
 		return CG_G_OPTIM;
-	if (last->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD)
+	if (gr->nodes[0]->op == OP_SOFTMAX_CROSS_ENTROPY)
 		return CG_G_LOSS;
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
 }
@@ -39,7 +40,10 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		int ok;
 		switch (gr->kind) {
 		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
-		case CG_G_LOSS: ok = gr->n == 2 && n->op == (i ? OP_SOFTMAX_CROSS_ENTROPY_GRAD : OP_SOFTMAX_CROSS_ENTROPY); break;
+		case CG_G_LOSS:
+			ok = (gr->n == 2 || gr->n == 3) && (i == 2 ? k == K_REDUCE :
+				n->op == (i ? OP_SOFTMAX_CROSS_ENTROPY_GRAD : OP_SOFTMAX_CROSS_ENTROPY));
+			break;
 		default:
 			ok = (i == gr->n - 1 && gr->kind == CG_G_REDUCE) ||
 			     ((k == K_UNARY || k == K_BINARY) && ir_shape_eq(&n->out[0]->shape, dom));
@@ -97,7 +101,7 @@ static void find_internal(CgFusion *f, const Graph *g, const int *pos)
 		const Node *n = g->nodes[i];
 		for (int o = 0; o < n->nout; o++)
 			f->internal[n->out[o]->id] = f->of[i] >= 0 && f->groups[f->of[i]].kind != CG_G_OPTIM &&
-						     !visible(g, n->out[o]);
+						     f->groups[f->of[i]].kind != CG_G_LOSS && !visible(g, n->out[o]);
 		for (int k = 0; k < n->nin; k++) {
 			const Value *v = n->in[k];
 			if (v->def && (f->of[i] < 0 || f->of[pos[v->def->id]] != f->of[i]))

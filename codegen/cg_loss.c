@@ -10,7 +10,9 @@
  * loss NaN instead of reading out of bounds.
  * Fused with its gradient (cg_emit_loss_group, short class axes only: passes/fuse.c decides):
  * the same block also writes SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows
- * while the row's max and sum are at hand, so the logits are read in one kernel instead of two.
+ * while the row's max and sum are at hand, so the logits are read in one kernel instead of two;
+ * a third member, the gradient summed over all but the class axis (the logits' bias gradient),
+ * is summed by the same block after a barrier, one thread per class, rows in order.
  * When the loss is not already in the f32 slot (an f64 program, a loss that is an alias), a
  * one-thread kernel converts it there. Copies (outputs that could not be placed in their slot,
  * updates not done in place) are rt_d2d calls sized by the batch.
@@ -105,6 +107,8 @@ int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
 	cg_arg_in(&k, "x0", ce->in[0]);
 	cg_arg_in(&k, "x1", ce->in[1]);
 	cg_arg_in(&k, "x2", gn->in[0]);
+	if (gr->n == 3)
+		cg_arg_out(&k, "y2", gr->nodes[2]->out[0]);
 	k.uses_sync = 1;
 	snprintf(k.grid, sizeof k.grid, "1");
 	cg_kernel_open(e, &k);
@@ -113,6 +117,11 @@ int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
 	cg_printf(d, "\tconst long long A = %s, rows = %s;\n\tR acc = (R)0;\n", cg_dim(s->d[s->rank - 1], "B"),
 		  cg_prod(s, 0, s->rank - 1, "B"));
 	emit_ce_fused(d);
+	if (gr->n == 3)
+		cg_printf(d, "\t__syncthreads();\n"
+			     "\tfor (long long k = threadIdx.x; k < A; k += blockDim.x) {\n"
+			     "\t\tR s = (R)0;\n\t\tfor (long long r = 0; r < rows; r++)\n\t\t\ts += y1[r * A + k];\n"
+			     "\t\ty2[k] = %s;\n\t}\n", gr->nodes[2]->op == OP_REDUCE_MEAN ? "s / (R)rows" : "s");
 	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = acc / (R)rows;\n");
 	cg_kernel_close(e, &k);
 	return 0;

@@ -11,7 +11,8 @@
  *                that produces one of its operands;
  *   reduction    such a group followed by the ReduceSum/ReduceMean of one of its values
  *                (the group's index space is the reduction's input), e.g. ReluGrad + bias grad;
- *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one read of the logits);
+ *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one read of the logits),
+ *                and the sum of that gradient over all but the class axis (the bias gradient);
  *   optimizer    every update node of the step with the same op and attributes (multi-tensor).
  * First, Gemm's bias C (beta = 1) becomes an Add after a bias-free Gemm, so that the bias add
  * joins the elementwise group of the activation that follows. A group runs at one member's
@@ -212,9 +213,34 @@ static void visit_ew(Fuse *f, int at)
 		new_group(f, G_EW, at);
 }
 
+/* the reduction sums over every axis but the last (a bias gradient of logits) */
+static int reduces_leading(const Node *n)
+{
+	int cnt = 0, rank = n->in[0]->shape.rank, mask = 0;
+	const int64_t *ax = ir_attr_ints(n, "axes", &cnt);
+	for (int i = 0; ax && i < cnt; i++)
+		mask |= 1 << (ax[i] < 0 ? ax[i] + rank : ax[i]);
+	return rank >= 2 && ax && cnt == rank - 1 && mask == (1 << (rank - 1)) - 1;
+}
+
+/* the bias gradient of the logits joins the loss pair that makes their gradient */
+static int join_loss(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	int G = grp_of_value(f, n->in[0]);
+	if (G < 0 || f->groups[G].kind != G_LOSS || f->groups[G].size != 2 || !reduces_leading(n) ||
+	    n->in[0]->def->op != OP_SOFTMAX_CROSS_ENTROPY_GRAD || !can_hoist(f, G, at))
+		return 0;
+	f->grp[at] = G;
+	f->groups[G].size++;
+	return 1;
+}
+
 static void visit_reduce(Fuse *f, int at)
 {
 	const Node *n = f->g->nodes[at];
+	if (join_loss(f, at))
+		return;
 	int G = producer_group(f, n, &n->in[0]->shape);
 	if (G >= 0 && try_join(f, G, at)) {
 		f->groups[G].kind = G_REDUCE;
