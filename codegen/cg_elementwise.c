@@ -89,9 +89,9 @@ static const char *load_expr(const Shape *x, const Shape *y, int k, const char *
 
 static const char *arg_name(char kind, int i)
 {
-	static char names[2][CG_MAX_ARGS][8];
+	static char names[2][CG_MAX_ARGS][16];
 	char *s = names[kind == 'y'][i];
-	snprintf(s, 8, "%c%d", kind, i);
+	snprintf(s, 16, "%c%d", kind, i);
 	return s;
 }
 
