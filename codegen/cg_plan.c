@@ -261,14 +261,16 @@ static void liveness(PlanCtx *c)
 		c->def[i] = c->last[i] = -1;
 	for (int i = 0; i < g->nnodes; i++) {
 		Node *n = g->nodes[i];
+		int rd = cg_fusion_last(&p->fu, i), wr = cg_fusion_first(&p->fu, i); /* a fused group */
 		for (int j = 0; j < n->nin; j++)
-			c->last[p->root[n->in[j]->id]->id] = i;
+			if (c->last[p->root[n->in[j]->id]->id] < rd)
+				c->last[p->root[n->in[j]->id]->id] = rd;
 		for (int j = 0; j < n->nout; j++) {
 			int r = p->root[n->out[j]->id]->id;
 			if (c->def[r] < 0)
-				c->def[r] = i;
-			if (c->last[r] < i)
-				c->last[r] = i;
+				c->def[r] = wr;
+			if (c->last[r] < rd)
+				c->last[r] = rd;
 		}
 	}
 	for (int i = 0; i < p->ncopies; i++)
@@ -294,7 +296,7 @@ typedef struct {
 
 static int needs_dynamic(PlanCtx *c, const Value *r)
 {
-	return r->kind == V_TEMP && c->p->loc[r->id].space == CG_NOWHERE;
+	return r->kind == V_TEMP && c->p->loc[r->id].space == CG_NOWHERE && !c->p->fu.internal[r->id];
 }
 
 /* The buffer n's output may take in place: an elementwise node whose output has the shape and
@@ -527,6 +529,8 @@ int cg_plan_program(CgPlan *p, CgLayout *L, Graph *g, int training, char *err, s
 	PlanCtx c = {p, L, g, calloc(g->nvalues + 1, sizeof(int)), calloc(g->nvalues + 1, sizeof(int)),
 		     calloc(g->nvalues + 1, sizeof(Value *)), err, errlen};
 	int rc = check_program(&c);
+	if (rc == 0)
+		rc = cg_fusion_build(&p->fu, g, err, errlen);
 	if (rc == 0 && training)
 		rc = mark_updates(&c);
 	if (rc == 0) {
@@ -576,5 +580,6 @@ void cg_plan_free(CgPlan *p)
 	free(p->loc);
 	free(p->root);
 	free(p->copies);
+	cg_fusion_free(&p->fu);
 	memset(p, 0, sizeof *p);
 }

@@ -40,6 +40,8 @@ int pass_autodiff(Graph *g, Value **grads);
 int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
 /* loss + autodiff + optimizer: turns a forward graph into the training program. */
 int pass_build_training(Graph *g, const TrainOpts *o);
+/* Fusion grouping (last): Gemm bias → Add; marks kernel groups `fuse = K`, members contiguous. */
+int pass_fuse(Graph *g);
 
 /* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
  * (uses default TrainOpts: cross_entropy, sgd). Returns -1 with g->err set. */

@@ -11,6 +11,9 @@ TR=$S/tests/fixtures/train
 "$DLCC" "$M" --emit cuda -o "$T/m.cu" 2>/dev/null && grep -q "__global__" "$T/m.cu" || fail "--emit cuda"
 "$DLCC" "$M" --emit ptx -o "$T/m.ptx" 2>/dev/null && grep -q "\.entry" "$T/m.ptx" || fail "--emit ptx"
 "$DLCC" "$M" --emit dot 2>/dev/null | grep -q "digraph" || fail "--emit dot"
+# fusion: kernels name the IR ops they fuse; the graph draws each group as a cluster
+grep -q "fuses 2 ops: %7 = Add(%.*%8 = Relu(%7)" "$T/m.cu" || fail "--emit cuda: no comment naming the fused ops"
+"$DLCC" "$M" --emit dot 2>/dev/null | grep -q "subgraph cluster_fuse1" || fail "--emit dot: no fusion clusters"
 "$DLCC" "$M" --emit ir --dump-ir after-all 2>"$T/dump" >/dev/null
 grep -q "IR after" "$T/dump" || fail "--dump-ir after-all printed nothing"
 "$DLCC" info "$M" --batch 64 | tee "$T/info"
