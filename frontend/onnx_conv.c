@@ -181,7 +181,10 @@ static int transpose_geometry(NodeCx *x, const Value *xv, Win *w, int64_t *out)
 		if (n >= 0 || same) {
 			os[i] = n >= 0 ? v[n - w->sp + i] : in * w->s[i];
 			int64_t total = full - os[i];
-			w->p[i] = upper ? total / 2 : total - total / 2;
+			/* the spec's total/2 is a floor: a negative total (output_shape larger than the
+			 * full result) extends the end, as output_padding does */
+			int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
+			w->p[i] = upper ? half : total - half;
 			w->p[w->sp + i] = total - w->p[i];
 		} else if (!strcmp(ap, "VALID")) {
 			memset(w->p, 0, sizeof w->p);

@@ -12,6 +12,7 @@ typedef struct {
 	const char *optimizer; /* "sgd", "momentum", "adam", "adamw" */
 	double lr, momentum, dampening, weight_decay, beta1, beta2, eps;
 	int nesterov;
+	int no_fuse; /* pipeline: leave out kernel fusion (--emit dl prints the model, not its kernels) */
 } TrainOpts;
 
 /* torch.optim defaults: lr 1e-3 for adam/adamw, 0.01 for sgd/momentum; momentum 0.9 for

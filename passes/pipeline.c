@@ -61,7 +61,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 	    pipe_step(d, t, "cse", pass_cse(t)) < 0 ||                  /* one node per computation */
 	    pipe_step(d, t, "simplify", pass_simplify(t)) < 0 ||        /* exact algebraic rewrites */
 	    pipe_step(d, t, "dce", pass_dce(t)) < 0 ||                  /* what they left unused */
-	    pipe_step(d, t, "fuse", pass_fuse(t)) < 0) {                /* kernel groups */
+	    pipe_step(d, t, "fuse", o->no_fuse ? 0 : pass_fuse(t)) < 0) { /* kernel groups */
 		memcpy(g->err, t->err, sizeof g->err);
 		ir_graph_free(t);
 		return NULL;
@@ -103,7 +103,7 @@ int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Gr
 	if (train && !(t = pipe_training(&d, g, o)))                     /* the training program */
 		return -1;
 	*infer_out = ir_graph_clone(g);                                  /* the inference program */
-	if (pipe_step(&d, *infer_out, "fuse", pass_fuse(*infer_out)) < 0) { /* kernel groups */
+	if (pipe_step(&d, *infer_out, "fuse", o->no_fuse ? 0 : pass_fuse(*infer_out)) < 0) { /* kernel groups */
 		memcpy(g->err, (*infer_out)->err, sizeof g->err);
 		ir_graph_free(t);
 		ir_graph_free(*infer_out);
