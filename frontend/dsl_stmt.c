@@ -107,7 +107,7 @@ static void count_elements(Dsl *d, int tok, const Shape *s)
 			 (long long)dsl_limit_elements);
 }
 
-static void stmt_param(Dsl *d)
+static Value *param_decl(Dsl *d)
 {
 	Shape s;
 	int at = d->pos;
@@ -124,7 +124,14 @@ static void stmt_param(Dsl *d)
 	Value *p = ir_value(d->g, V_PARAM, full, dt, s, NULL);
 	dsl_param_init(d, p, full);
 	dsl_bind(d, d->scope, name, dsl_tensor(p));
+	return p;
 }
+
+static void stmt_param(Dsl *d) { param_decl(d); }
+
+/* `buffer NAME: TYPE = INIT`: state the training step updates but the optimizer does not train
+ * (BatchNormalization's running statistics) */
+static void stmt_buffer(Dsl *d) { param_decl(d)->buffer = 1; }
 
 static void store(void *data, DType dt, int64_t k, double x)
 {
@@ -442,7 +449,7 @@ static int statement(Dsl *d)
 	static const struct {
 		const char *kw;
 		void (*fn)(Dsl *);
-	} kws[] = {{"input", stmt_input}, {"param", stmt_param},   {"const", stmt_const},
+	} kws[] = {{"input", stmt_input}, {"param", stmt_param}, {"buffer", stmt_buffer},   {"const", stmt_const},
 		   {"output", stmt_output}, {"block", stmt_block},  {"for", stmt_for},
 		   {"return", stmt_return}, {"model", stmt_model}, {"seed", stmt_seed}};
 	Tok *t = dsl_tok(d, d->pos), *nx = dsl_tok(d, d->pos + 1);

@@ -61,7 +61,7 @@ typedef struct {
 
 static int plain(const char *s)
 {
-	static const char *const reserved[] = {"model", "seed", "input", "param", "const", "output", "block",
+	static const char *const reserved[] = {"model", "seed", "input", "param", "buffer", "const", "output", "block",
 					       "for", "in", "return", "train", "as", "N", "inf", "nan", NULL};
 	if (!isalpha((unsigned char)*s) && *s != '_')
 		return 0;
@@ -181,7 +181,7 @@ static void declarations(Emit *e, Str *s)
 	if (g->nparams)
 		fprintf(e->f, "\n# placeholder initializers: the weights come with --load W.safetensors\n");
 	for (int i = 0; i < g->nparams; i++) {
-		decl_head(e, s, "param", g->params[i]);
+		decl_head(e, s, g->params[i]->buffer ? "buffer" : "param", g->params[i]);
 		put(s, g->params[i]->shape.rank >= 2 ? " = kaiming_uniform(a = sqrt(5))" : " = zeros");
 		flush_line(e, s);
 	}

@@ -19,7 +19,7 @@ text = open(sys.argv[1]).read().splitlines()
 ref = re.compile(r'%(?:"(?:[^"\\]|\\.)*"|[\w.]+)')
 keep = set()
 for l in text:
-    m = re.match(r'\s*(?:input|label|param|state|output) (%(?:"(?:[^"\\]|\\.)*"|[\w.]+))', l)
+    m = re.match(r'\s*(?:input|label|param|buffer|state|output) (%(?:"(?:[^"\\]|\\.)*"|[\w.]+))', l)
     if m:
         keep.add(m.group(1))
 names = {}
@@ -31,6 +31,7 @@ consts = [l for l in text if re.match(r'\s*const ', l)]
 out = []
 for l in body:
     l = re.sub(r' @(?:"(?:[^"\\]|\\.)*"|\S+)$', '', l)
+    l = re.sub(r'^(\s*buffer [^=]*?) = \[.*\]$', r'\1', l)  # buffer data: placeholders in .dl
     out.append(ref.sub(ren, re.sub(r'^graph \S+ \{', 'graph {', l)))
 print('\n'.join(out[:1] + sorted(ref.sub(ren, l) for l in consts) + out[1:]))
 PY
