@@ -171,6 +171,8 @@ int cg_emit_map(CgEmit *e, const Node *n, const char *body);
 /* the data-path plumbing ops (cg_tensor.c): Gather, GatherGrad, Slice, SliceGrad, Concat,
  * Trilu, Where, Cast */
 int cg_emit_tensor(CgEmit *e, const Node *n);
+/* reductions, dropout, losses (cg_reduce2.c): ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
+int cg_emit_reduce2(CgEmit *e, const Node *n);
 /* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x);
 int cg_emit_softmax(CgEmit *e, const Node *n);
