@@ -138,7 +138,6 @@ static const struct {
 	{"verify", ir_verify},
 	{"mark-params", pass_mark_params},
 	{"train", pipe_train_default},
-	{"inference", pass_inference},
 };
 
 #define PIPE_NPASSES (sizeof pipe_passes / sizeof *pipe_passes)
