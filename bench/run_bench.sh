@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Training-step benchmark against PyTorch, on the GPU (shared/bench fixes the workloads):
-# PyTorch eager fp32 / bf16, torch.compile bf16 and CUDA graphs bf16 on the MLP
-# (784-1024-1024-10, batch 128, SGD momentum 0.9, lr 0.01), then dlcc on the very same network
-# (the ONNX file the baseline script exports), in the same run.
-#   bench/run_bench.sh BUILD_DIR SHARED_BENCH_DIR OUT_DIR
-set -euo pipefail
-B=$(cd "$1" && pwd); SB=$2; O=$3
+# Training-step benchmark against PyTorch, on the GPU (../shared/bench fixes the workloads and the
+# timing). For each model: PyTorch (torch_baseline.py: eager fp32 / bf16, torch.compile bf16,
+# CUDA graphs bf16 — the modes in $MODES_<model>), then dlcc on the very same network (the ONNX file
+# the baseline script exports), timed by bench/bench_train.c, in the same run.
+#   bench/run_bench.sh BUILD_DIR SHARED_BENCH_DIR OUT_DIR [MODELS]     (MODELS: mlp,resnet18)
+set -uo pipefail
+B=$(cd "$1" && pwd); SB=$2; O=$3; MODELS=${4:-mlp}
 mkdir -p "$O"
 PY=${DLCC_PYTHON:-python3}
-$PY "$SB/torch_baseline.py" --models mlp --modes eager32,eager16,compile16,graphs16 --out "$O" | tee "$O/torch.txt"
-"$B/bin/dlcc" "$O/mlp.onnx" -o "$O/mlp_dlcc.so" --optimizer momentum --lr 0.01 --momentum 0.9 --batch 128
-"$B/bin/dlcc-bench" "$O/mlp_dlcc.so" --batch 128 --steps 100 --warmup 10 --device cuda | tee "$O/dlcc.txt"
-"$B/bin/dlcc" info "$O/mlp.onnx" --batch 128 --optimizer momentum --momentum 0.9 | tee "$O/info.txt"
+for m in ${MODELS//,/ }; do
+  case $m in
+    mlp) modes=${MODES_mlp:-eager32,eager16,compile16,graphs16}; batch=128
+         opt="--optimizer momentum --lr 0.01 --momentum 0.9" ;;
+    resnet18) modes=${MODES_resnet18:-eager32,compile16}; batch=256
+         opt="--optimizer momentum --lr 0.1 --momentum 0.9 --weight-decay 5e-4" ;;
+    *) echo "unknown model $m" >&2; exit 2 ;;
+  esac
+  $PY "$SB/torch_baseline.py" --models "$m" --modes "$modes" --out "$O" | tee "$O/torch_$m.txt"
+  "$B/bin/dlcc" info "$O/$m.onnx" --batch $batch $opt | tee "$O/info_$m.txt"
+  t0=$(date +%s)
+  "$B/bin/dlcc" "$O/$m.onnx" -o "$O/${m}_dlcc.so" $opt --batch $batch && \
+    echo "dlcc compile of $m: $(( $(date +%s) - t0 )) s" && \
+    "$B/bin/dlcc-bench" "$O/${m}_dlcc.so" --batch $batch --steps ${STEPS:-50} --warmup 5 --device cuda | tee "$O/dlcc_$m.txt"
+done

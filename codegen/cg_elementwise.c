@@ -1,13 +1,17 @@
 /*
- * cg_elementwise.c — kernels for K_UNARY and K_BINARY ops (and broadcast copies).
+ * cg_elementwise.c — kernels for K_UNARY and K_BINARY ops, alone or fused into chains, and
+ * broadcast copies.
  *
- * One thread per output element in a grid-stride loop; the element is computed by the op
- * table's `body` with the operands bound to `a` and `b` and the attribute `alpha` as a literal.
- * Operands broadcast (numpy rules, batch dims included): an operand with the output's shape is
- * read at i, a one-element operand at 0, any other through per-dimension strides that are 0 on
- * broadcast dimensions; the output index is decomposed once for all such operands. Every extent
- * is a constant or an expression of the kernel argument B, so one kernel serves every batch.
- * Precondition: the output is a float tensor or has the dtype of its operands (Expand, Identity).
+ * One thread per element of the index space (the members' common output shape) in a grid-stride
+ * loop. A chain (CgChain) computes its members in schedule order, each in a block that binds its
+ * operands to `a` and `b` and the attribute `alpha` and evaluates the op table's `body` into a
+ * local v<id>; an operand from outside the chain is loaded once per element. Operands broadcast
+ * (numpy rules, batch dims included): one with the index space's shape is read at i, a
+ * one-element operand at 0, any other through per-dimension strides that are 0 on broadcast
+ * dimensions; the index is decomposed once for all such operands. Members whose output someone
+ * outside the chain reads are written at i; the others never touch memory. A single node is a
+ * chain of one. Every extent is a constant or an expression of the kernel argument B, so one
+ * kernel serves every batch. Precondition: a float result has operands of its own dtype.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,11 +20,11 @@
 
 typedef enum { IX_DIRECT, IX_SCALAR, IX_STRIDED } IndexKind;
 
-static IndexKind index_kind(const Value *x, const Value *y)
+static IndexKind index_kind(const Shape *x, const Shape *y)
 {
-	if (ir_shape_eq(&x->shape, &y->shape))
+	if (ir_shape_eq(x, y))
 		return IX_DIRECT;
-	if (!ir_has_batch(&x->shape) && ir_numel(&x->shape) == 1)
+	if (!ir_has_batch(x) && ir_numel(x) == 1)
 		return IX_SCALAR;
 	return IX_STRIDED;
 }
@@ -34,66 +38,64 @@ static const char *bcast_stride(const Shape *x, const Shape *y, int j)
 	return cg_prod(x, jx + 1, x->rank, "B");
 }
 
-/* `long long t = i, i0 = 0, ...` then one step per output dim, innermost first: the coordinate
- * c = t % d feeds every operand with a stride there; the outermost needs no modulo */
-static void emit_decompose(CgEmit *e, const Value *y, int nin, const Value *const *x, const IndexKind *k)
+/* `long long q<k> = 0, ...;` then idx decomposed over y's dims, innermost first: coordinate c
+ * feeds every strided operand k with a stride there (the outermost needs no modulo) */
+static void emit_decompose(CgBuf *d, const char *ind, const char *idx, const Shape *y, int nx,
+			   const Value *const *x)
 {
-	CgBuf *d = &e->dev;
-	cg_puts(d, "\t\tlong long t = i");
-	for (int i = 0; i < nin; i++)
-		if (k[i] == IX_STRIDED)
-			cg_printf(d, ", i%d = 0", i);
-	cg_puts(d, ";\n");
-	for (int j = y->shape.rank - 1; j >= 0; j--) {
-		const char *s[3] = {NULL, NULL, NULL}, *dim = cg_dim(y->shape.d[j], "B");
-		for (int i = 0; i < nin; i++)
-			s[i] = k[i] == IX_STRIDED ? bcast_stride(&x[i]->shape, &y->shape, j) : NULL;
-		if (!s[0] && !s[1] && !s[2]) {
+	int any = 0;
+	for (int k = 0; k < nx; k++)
+		if (index_kind(&x[k]->shape, y) == IX_STRIDED && any++)
+			cg_printf(d, ", q%d = 0", k);
+		else if (index_kind(&x[k]->shape, y) == IX_STRIDED)
+			cg_printf(d, "%slong long q%d = 0", ind, k);
+	if (!any)
+		return;
+	cg_printf(d, ";\n%s{\n%s\tlong long t = %s;\n", ind, ind, idx);
+	for (int j = y->rank - 1; j >= 0; j--) {
+		const char *dim = cg_dim(y->d[j], "B");
+		int used = 0;
+		for (int k = 0; k < nx; k++)
+			used |= index_kind(&x[k]->shape, y) == IX_STRIDED && bcast_stride(&x[k]->shape, y, j);
+		if (!used) {
 			if (j > 0)
-				cg_printf(d, "\t\tt /= %s;\n", dim);
+				cg_printf(d, "%s\tt /= %s;\n", ind, dim);
 			continue;
 		}
-		cg_printf(d, "\t\t{ const long long c = %s%s;", j > 0 ? "t % " : "t", j > 0 ? dim : "");
-		for (int i = 0; i < nin; i++)
-			if (s[i])
-				cg_printf(d, " i%d += c * %s;", i, s[i]);
+		cg_printf(d, "%s\t{ const long long c = %s%s;", ind, j > 0 ? "t % " : "t", j > 0 ? dim : "");
+		for (int k = 0; k < nx; k++) {
+			const char *st = index_kind(&x[k]->shape, y) == IX_STRIDED ? bcast_stride(&x[k]->shape, y, j) : NULL;
+			if (st)
+				cg_printf(d, " q%d += c * %s;", k, st);
+		}
 		cg_printf(d, "%s%s%s }\n", j > 0 ? " t /= " : "", j > 0 ? dim : "", j > 0 ? ";" : "");
 	}
+	cg_printf(d, "%s}\n", ind);
 }
 
-static int emit_ew(CgEmit *e, const Node *n, const char *what, const Value *y, int nin,
-		   const Value *const *x, const char *body, const double *alpha)
+/* `x3[q3]`, `x0[i]`, `x1[0]` */
+static const char *load_expr(const Shape *x, const Shape *y, int k, const char *idx)
 {
-	static const char *names[] = {"x0", "x1", "x2"}, *ops[] = {"a", "b", "c"};
-	CgKernel k;
-	IndexKind kind[3];
-	int strided = 0;
-	cg_kernel_begin(e, &k, n, what);
-	cg_arg_out(&k, "y", y);
-	for (int i = 0; i < nin; i++) {
-		cg_arg_in(&k, names[i], x[i]);
-		kind[i] = index_kind(x[i], y);
-		strided |= kind[i] == IX_STRIDED;
-	}
-	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&y->shape, 0, y->shape.rank, "b"));
-	cg_kernel_open(e, &k);
-	cg_printf(&e->dev, "\tconst long long n = %s;\n", cg_prod(&y->shape, 0, y->shape.rank, "B"));
-	if (alpha)
-		cg_printf(&e->dev, "\tconst double alpha = %.17g;\n", *alpha);
-	cg_printf(&e->dev, "\t%s {\n", cg_loop("i", "n"));
-	if (strided)
-		emit_decompose(e, y, nin, x, kind);
-	for (int i = 0; i < nin; i++) {
-		const char *ix = kind[i] == IX_DIRECT ? "i" : kind[i] == IX_SCALAR ? "0" : NULL;
-		char buf[16];
-		snprintf(buf, sizeof buf, "i%d", i);
-		cg_printf(&e->dev, "\t\tconst %s %s = %s[%s];\n", cg_ctype(x[i]->dt), ops[i], names[i],
-			  ix ? ix : buf);
-	}
-	cg_printf(&e->dev, "\t\ty[i] = (%s)(%s);\n\t}\n", cg_ctype(y->dt), body);
-	cg_kernel_close(e, &k);
-	return 0;
+	static char ring[4][64];
+	static int at;
+	at = (at + 1) % 4;
+	IndexKind kind = index_kind(x, y);
+	if (kind == IX_STRIDED)
+		snprintf(ring[at], sizeof ring[at], "x%d[q%d]", k, k);
+	else
+		snprintf(ring[at], sizeof ring[at], "x%d[%s]", k, kind == IX_DIRECT ? idx : "0");
+	return ring[at];
 }
+
+static const char *arg_name(char kind, int i)
+{
+	static char names[2][CG_MAX_ARGS][16];
+	char *s = names[kind == 'y'][i];
+	snprintf(s, 16, "%c%d", kind, i);
+	return s;
+}
+
+/* ---- chains ---- */
 
 static int dtype_ok(CgEmit *e, const Node *n)
 {
@@ -105,24 +107,136 @@ static int dtype_ok(CgEmit *e, const Node *n)
 	return 0;
 }
 
+static int member_of(const CgChain *c, const Value *v)
+{
+	for (int i = 0; i < c->n; i++)
+		if (v->def == c->nodes[i])
+			return 1;
+	return 0;
+}
+
+static int ext_index(const CgChain *c, const Value *v)
+{
+	for (int k = 0; k < c->next; k++)
+		if (c->ext[k] == v)
+			return k;
+	return -1;
+}
+
+int cg_chain_init(CgEmit *e, CgChain *c, const Node *const *nodes, int n, const Shape *dom)
+{
+	const char *map_body = c->map_body;
+	memset(c, 0, sizeof *c);
+	c->map_body = map_body;
+	c->nodes = nodes;
+	c->n = n;
+	c->dom = dom;
+	for (int i = 0; i < n; i++) {
+		const Node *m = nodes[i];
+		DLCC_ASSERT((ir_ops[m->op].body || c->map_body) && m->nin <= 3);
+		if (!c->map_body && dtype_ok(e, m) < 0)
+			return -1;
+		for (int k = 0; k < m->nin; k++)
+			if (!member_of(c, m->in[k]) && ext_index(c, m->in[k]) < 0)
+				c->ext[c->next++] = m->in[k];
+		if (!e->plan->fu.internal[m->out[0]->id])
+			c->out[c->nout++] = m->out[0];
+	}
+	DLCC_ASSERT(c->next + c->nout < CG_MAX_ARGS - 4);
+	return 0;
+}
+
+void cg_chain_args(CgKernel *k, const CgChain *c)
+{
+	for (int i = 0; i < c->nout; i++)
+		cg_arg_out(k, arg_name('y', i), c->out[i]);
+	for (int i = 0; i < c->next; i++)
+		cg_arg_in(k, arg_name('x', i), c->ext[i]);
+}
+
+static void emit_member(CgBuf *d, const CgChain *c, const Node *m, const char *ind)
+{
+	static const char *opn[] = {"a", "b", "c"};
+	const Value *y = m->out[0];
+	cg_printf(d, "%s%s v%d;\n%s{\n", ind, cg_ctype(y->dt), y->id, ind);
+	for (int k = 0; k < m->nin; k++) {
+		const Value *x = m->in[k];
+		int j = ext_index(c, x);
+		char src[32];
+		snprintf(src, sizeof src, j >= 0 ? "a%d" : "v%d", j >= 0 ? j : x->id);
+		cg_printf(d, "%s\tconst %s %s = %s;\n", ind, cg_ctype(x->dt), opn[k], src);
+	}
+	const char *body = c->map_body ? c->map_body : ir_ops[m->op].body;
+	if (!c->map_body)
+		cg_emit_act_attrs(d, m, body);
+	cg_printf(d, "%s\tv%d = (%s)(%s);\n%s}\n", ind, y->id, cg_ctype(y->dt), body, ind);
+}
+
+void cg_chain_body(CgEmit *e, const CgChain *c, const char *idx, const char *ind, const char *result,
+		   const Value *v)
+{
+	CgBuf *d = &e->dev;
+	emit_decompose(d, ind, idx, c->dom, c->next, c->ext);
+	for (int k = 0; k < c->next; k++)
+		cg_printf(d, "%sconst %s a%d = %s;\n", ind, cg_ctype(c->ext[k]->dt), k,
+			  load_expr(&c->ext[k]->shape, c->dom, k, idx));
+	for (int i = 0; i < c->n; i++)
+		emit_member(d, c, c->nodes[i], ind);
+	for (int i = 0; i < c->nout; i++)
+		cg_printf(d, "%sy%d[%s] = v%d;\n", ind, i, idx, c->out[i]->id);
+	if (result)
+		cg_printf(d, "%s%s = v%d;\n", ind, result, v->id);
+}
+
+/* the kernel of a chain over its whole index space (map_body: see CgChain) */
+static int emit_chain_kernel(CgEmit *e, const Node *n, const char *what, const Node *const *nodes, int cnt,
+			     const char *map_body)
+{
+	CgChain c = {.map_body = map_body};
+	CgKernel k;
+	const Shape *dom = &nodes[0]->out[0]->shape;
+	if (cg_chain_init(e, &c, nodes, cnt, dom) < 0)
+		return -1;
+	cg_kernel_begin(e, &k, n, what);
+	if (!n)
+		snprintf(k.name, sizeof k.name, "k%d_fused_ew", e->nkernels);
+	cg_chain_args(&k, &c);
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(dom, 0, dom->rank, "b"));
+	cg_kernel_open(e, &k);
+	cg_printf(&e->dev, "\tconst long long n = %s;\n\t%s {\n", cg_prod(dom, 0, dom->rank, "B"), cg_loop("i", "n"));
+	cg_chain_body(e, &c, "i", "\t\t", NULL, NULL);
+	cg_puts(&e->dev, "\t}\n");
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
 int cg_emit_elementwise(CgEmit *e, const Node *n)
 {
-	const OpInfo *op = &ir_ops[n->op];
-	DLCC_ASSERT(op->body && n->nin <= 2);
-	if (dtype_ok(e, n) < 0)
-		return -1;
-	double alpha = ir_attr_f(n, "alpha", n->op == OP_LEAKY_RELU || n->op == OP_LEAKY_RELU_GRAD ? 0.01 : 1.0);
-	const double *pa = strstr(op->body, "alpha") ? &alpha : NULL;
-	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, op->body, pa);
+	return emit_chain_kernel(e, n, NULL, &n, 1, NULL);
 }
 
 int cg_emit_map(CgEmit *e, const Node *n, const char *body)
 {
-	DLCC_ASSERT(n->nin <= 3);
-	return emit_ew(e, n, NULL, n->out[0], n->nin, (const Value *const *)n->in, body, NULL);
+	return emit_chain_kernel(e, n, NULL, &n, 1, body);
+}
+
+int cg_emit_ew_group(CgEmit *e, const CgGroup *gr)
+{
+	return emit_chain_kernel(e, NULL, cg_group_comment(gr), gr->nodes, gr->n, NULL);
 }
 
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x)
 {
-	return emit_ew(e, n, what, y, 1, &x, "a", NULL);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, what);
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "x0", x);
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&y->shape, 0, y->shape.rank, "b"));
+	cg_kernel_open(e, &k);
+	cg_printf(&e->dev, "\tconst long long n = %s;\n\t%s {\n", cg_prod(&y->shape, 0, y->shape.rank, "B"),
+		  cg_loop("i", "n"));
+	emit_decompose(&e->dev, "\t\t", "i", &y->shape, 1, &x);
+	cg_printf(&e->dev, "\t\ty[i] = %s;\n\t}\n", load_expr(&x->shape, &y->shape, 0, "i"));
+	cg_kernel_close(e, &k);
+	return 0;
 }

@@ -262,5 +262,6 @@ void cg_prelude(CgBuf *b, DType prec)
 	cg_printf(b, "__device__ __forceinline__ R r_tanh(R x) { return tanh%s(x); }\n", f);
 	cg_puts(b, "__device__ __forceinline__ R r_max(R a, R b) { return a > b ? a : b; }\n");
 	cg_printf(b, "__device__ __forceinline__ R r_pow(R a, R b) { return pow%s(a, b); }\n", f);
+	cg_norm_prelude(b, f);
 	cg_puts(b, prelude_reduce);
 }

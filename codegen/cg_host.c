@@ -3,7 +3,8 @@
  * and the initial parameter block.
  *
  * A schedule (train_step, infer) is a straight-line C function: for each node of the program,
- * in order, the launch or rt_gemm call the kernel writers produce, each checked; then the loss
+ * in order, the launch or rt_gemm call the kernel writers produce, each checked (a fusion group
+ * launches once, at its last member; see cg_fuse.c); then the loss
  * store and the end-of-program copies. Reshape/Flatten produce no code (their output is their
  * input's buffer). The model description (runtime/rt.h RtModelDesc) lists every tensor the
  * runtime moves across the API — names, dtypes, dims with the batch as -k, offsets from the
@@ -39,6 +40,10 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_TRILU: case OP_WHERE: case OP_CAST: return cg_emit_tensor(e, n);
 		case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD: case OP_ARG_MAX:
 		case OP_DROPOUT: case OP_NLL_LOSS: case OP_NLL_LOSS_GRAD: return cg_emit_reduce2(e, n);
+		case OP_BATCH_NORM: return cg_emit_batchnorm(e, n);
+		case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
+		case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
+		case OP_PAD_GRAD: return cg_emit_conv_family(e, n);
 		default: break;
 		}
 	}
@@ -54,9 +59,14 @@ int cg_emit_program(CgEmit *e, const CgPlan *p, const char *fname)
 	cg_printf(&e->host, "\nstatic int %s(Rt *rt, char *P, char *W, int64_t b%s)\n{\n", fname,
 		  p->training ? ", int64_t step" : "");
 	cg_printf(&e->host, "\t(void)P; (void)W; (void)b;%s\n", p->training ? " (void)step;" : "\n\tconst int64_t step = 0; (void)step;");
-	for (int i = 0; i < g->nnodes; i++)
-		if (emit_node(e, g->nodes[i]) < 0)
+	for (int i = 0; i < g->nnodes; i++) {
+		int G = p->fu.of[i];
+		if (G >= 0 && i < p->fu.groups[G].last)
+			cg_printf(&e->host, "\t/* %s: in fusion group %d */\n", cg_node_comment(g->nodes[i]),
+				  p->fu.groups[G].id);
+		else if ((G >= 0 ? cg_emit_group(e, &p->fu.groups[G]) : emit_node(e, g->nodes[i])) < 0)
 			return -1;
+	}
 	if (p->training && !p->loss_direct)
 		cg_emit_loss_store(e, g->loss);
 	cg_emit_copies(e);

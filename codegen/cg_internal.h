@@ -68,9 +68,31 @@ typedef struct {
 	size_t infer_base;    /* the inference program's start here (after the outputs) */
 } CgLayout;
 
+/* ---- fusion groups (cg_fuse.c), read from the `fuse` attributes of passes/fuse.c ---- */
+typedef enum { CG_G_EW, CG_G_REDUCE, CG_G_LOSS, CG_G_OPTIM } CgGroupKind;
+typedef struct {
+	int id;              /* the attribute value */
+	CgGroupKind kind;
+	int first, last;     /* schedule positions (the group is contiguous) */
+	const Node **nodes;  /* members in schedule order (points into g->nodes) */
+	int n;
+} CgGroup;
+typedef struct {
+	int *of;             /* by schedule position: group index, -1 for a node of its own */
+	CgGroup *groups;
+	int ngroups;
+	char *internal;      /* by Value.id: read only inside its group, never materialized */
+} CgFusion;
+int cg_fusion_build(CgFusion *f, const Graph *g, char *err, size_t errlen);
+void cg_fusion_free(CgFusion *f);
+/* the schedule positions where the node at `at` writes (first) and reads (last) memory */
+int cg_fusion_first(const CgFusion *f, int at);
+int cg_fusion_last(const CgFusion *f, int at);
+
 typedef struct {
 	const Graph *g;
 	int training;
+	CgFusion fu;       /* kernel groups; internal values get no location */
 	CgLoc *loc;        /* by Value.id: where its bytes are (aliases share their root's) */
 	const Value **root;/* by Value.id: the value that owns the buffer */
 	CgCopy *copies;
@@ -164,6 +186,26 @@ const char *cg_ctype(DType dt); /* "R", "long long", "int", "unsigned char" */
 /* 1 when the reduced extent (at max batch) wants the block-per-output variant */
 int cg_long_row(const CgEmit *e, int64_t extent_at_max);
 
+/* An elementwise chain (cg_elementwise.c): members computed per element of the index space dom,
+ * in registers; operands from outside are kernel arguments x0.., read through broadcast strides;
+ * member outputs that are not internal are arguments y0.., written at the element's index. */
+typedef struct {
+	const Node *const *nodes;
+	int n;
+	const Shape *dom;
+	const Value *ext[CG_MAX_ARGS];
+	int next;
+	const Value *out[CG_MAX_ARGS];
+	int nout;
+	const char *map_body; /* a chain of one computing this body instead of the op table's (cg_emit_map) */
+} CgChain;
+/* 0, or -1 with e->err when a member's operand dtypes are not its result's */
+int cg_chain_init(CgEmit *e, CgChain *c, const Node *const *nodes, int n, const Shape *dom);
+void cg_chain_args(CgKernel *k, const CgChain *c);
+/* the chain at element index `idx` (a kernel variable); `result = <value of v>;` when v is given */
+void cg_chain_body(CgEmit *e, const CgChain *c, const char *idx, const char *ind, const char *result,
+		   const Value *v);
+
 /* kernel writers: return 0 or -1 with e->err */
 int cg_emit_elementwise(CgEmit *e, const Node *n);
 /* y = body over up to three broadcast operands a, b, c of any dtypes (no dtype check) */
@@ -173,6 +215,13 @@ int cg_emit_map(CgEmit *e, const Node *n, const char *body);
 int cg_emit_tensor(CgEmit *e, const Node *n);
 /* reductions, dropout, losses (cg_reduce2.c): ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
 int cg_emit_reduce2(CgEmit *e, const Node *n);
+/* fused groups (cg_fuse.c dispatches by kind) */
+int cg_emit_group(CgEmit *e, const CgGroup *gr);
+const char *cg_group_comment(const CgGroup *gr);
+int cg_emit_ew_group(CgEmit *e, const CgGroup *gr);
+int cg_emit_reduce_group(CgEmit *e, const CgGroup *gr);
+int cg_emit_loss_group(CgEmit *e, const CgGroup *gr);
+int cg_emit_optimizer_group(CgEmit *e, const CgGroup *gr);
 /* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x);
 int cg_emit_softmax(CgEmit *e, const Node *n);
@@ -182,9 +231,17 @@ int cg_emit_cross_entropy(CgEmit *e, const Node *n);
 int cg_emit_optimizer(CgEmit *e, const Node *n);
 int cg_emit_gemm(CgEmit *e, const Node *n);
 int cg_emit_matmul(CgEmit *e, const Node *n);
+int cg_emit_conv_family(CgEmit *e, const Node *n); /* cg_conv.c: Conv, pools, Pad and their grads */
 /* loss → f32 slot, and end-of-program copies */
 int cg_emit_loss_store(CgEmit *e, const Value *loss);
 int cg_emit_copies(CgEmit *e);
+
+/* normalization and activations (cg_norm.c): BatchNormalization's inference kernel; the
+ * helpers the activation bodies use (f: "f" for float, "" for double); float attributes a body
+ * names (alpha, beta, gamma, lo, hi) as `const double` lines */
+int cg_emit_batchnorm(CgEmit *e, const Node *n);
+void cg_norm_prelude(CgBuf *b, const char *f);
+void cg_emit_act_attrs(CgBuf *b, const Node *n, const char *body);
 
 /* the prelude of the kernel source: real type, helpers, block reductions */
 void cg_prelude(CgBuf *b, DType prec);

@@ -8,6 +8,11 @@
  * totals. Long class axes: the block works on one row at a time, max and sum by block
  * reductions. Both write mean(-log_softmax(z)[t]) to y[0]; a class id outside [0, C) makes the
  * loss NaN instead of reading out of bounds.
+ * Fused with its gradient (cg_emit_loss_group, short class axes only: passes/fuse.c decides):
+ * the same block also writes SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows
+ * while the row's max and sum are at hand, so the logits are read in one kernel instead of two;
+ * a third member, the gradient summed over all but the class axis (the logits' bias gradient),
+ * is summed by the same block after a barrier, one thread per class, rows in order.
  * When the loss is not already in the f32 slot (an f64 program, a loss that is an alias), a
  * one-thread kernel converts it there. Copies (outputs that could not be placed in their slot,
  * updates not done in place) are rt_d2d calls sized by the batch.
@@ -67,6 +72,56 @@ int cg_emit_cross_entropy(CgEmit *e, const Node *n)
 		emit_ce_long(d);
 	else
 		emit_ce_short(d);
+	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = acc / (R)rows;\n");
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+/* the short-row loop, also writing the gradient row into y1 (dl in x2) */
+static void emit_ce_fused(CgBuf *d)
+{
+	cg_puts(d, "\tfor (long long r = threadIdx.x; r < rows; r += blockDim.x) {\n"
+		   "\t\tconst long long base = r * A;\n"
+		   "\t\tR m = -INFINITY;\n"
+		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\tm = r_max(m, x0[base + k]);\n"
+		   "\t\tR s = (R)0;\n"
+		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\ts += r_exp(x0[base + k] - m);\n"
+		   "\t\tconst long long c = (long long)x1[r];\n"
+		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
+		   "\t\tfor (long long k = 0; k < A; k++)\n"
+		   "\t\t\ty1[base + k] = (r_exp(x0[base + k] - m) / s - (k == c ? (R)1 : (R)0)) * x2[0] / (R)rows;\n"
+		   "\t}\n"
+		   "\tacc = dlcc_block_sum(acc, sh);\n");
+}
+
+int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
+{
+	const Node *ce = gr->nodes[0], *gn = gr->nodes[1];
+	const Shape *s = &ce->in[0]->shape;
+	DLCC_ASSERT(!cg_long_row(e, ir_dim_at(s->d[s->rank - 1], e->L->max_batch)));
+	CgKernel k;
+	cg_kernel_begin(e, &k, NULL, cg_group_comment(gr));
+	snprintf(k.name, sizeof k.name, "k%d_fused_cross_entropy", e->nkernels);
+	cg_arg_out(&k, "y", ce->out[0]);
+	cg_arg_out(&k, "y1", gn->out[0]);
+	cg_arg_in(&k, "x0", ce->in[0]);
+	cg_arg_in(&k, "x1", ce->in[1]);
+	cg_arg_in(&k, "x2", gn->in[0]);
+	if (gr->n == 3)
+		cg_arg_out(&k, "y2", gr->nodes[2]->out[0]);
+	k.uses_sync = 1;
+	snprintf(k.grid, sizeof k.grid, "1");
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
+	cg_printf(d, "\tconst long long A = %s, rows = %s;\n\tR acc = (R)0;\n", cg_dim(s->d[s->rank - 1], "B"),
+		  cg_prod(s, 0, s->rank - 1, "B"));
+	emit_ce_fused(d);
+	if (gr->n == 3)
+		cg_printf(d, "\t__syncthreads();\n"
+			     "\tfor (long long k = threadIdx.x; k < A; k += blockDim.x) {\n"
+			     "\t\tR s = (R)0;\n\t\tfor (long long r = 0; r < rows; r++)\n\t\t\ts += y1[r * A + k];\n"
+			     "\t\ty2[k] = %s;\n\t}\n", gr->nodes[2]->op == OP_REDUCE_MEAN ? "s / (R)rows" : "s");
 	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = acc / (R)rows;\n");
 	cg_kernel_close(e, &k);
 	return 0;

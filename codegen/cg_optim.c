@@ -7,44 +7,60 @@
  * thread). Each thread reads every operand of its element before writing any result, so the
  * outputs may alias the parameter and state buffers (the memory plan makes them do so, after
  * checking that nothing reads the old values later).
+ * Multi-tensor (cg_emit_optimizer_group): every update of a step with the same op and attributes
+ * in one launch. A table in constant memory holds, per tensor, its size, its first chunk and the
+ * byte offset of each operand in the parameter block or the workspace (kernel arguments P, W);
+ * block b works on chunk b: it finds its tensor in the table and updates CG_OPT_CHUNK elements.
  */
 #include <stdio.h>
 
 #include "codegen/cg_internal.h"
+
+#define CG_OPT_CHUNK 2048 /* elements per block in the multi-tensor kernel */
 
 static void emit_hyper(CgBuf *d, const char *name, double v)
 {
 	cg_printf(d, "\tconst R %s = (R)%.17g;\n", name, v);
 }
 
-static void emit_sgd(CgBuf *d, const Node *n)
+/* constants of node n's update, then the statement per element i (operands x0.., results y0..) */
+static void sgd_hyper(CgBuf *d, const Node *n)
 {
 	emit_hyper(d, "lr", ir_attr_f(n, "lr", 0.01));
 	emit_hyper(d, "wd", ir_attr_f(n, "weight_decay", 0));
-	cg_printf(d, "\t%s {\n\t\tconst R p = x0[i], g = x1[i] + wd * p;\n\t\ty0[i] = p - lr * g;\n\t}\n",
-		  cg_loop("i", "n"));
+	cg_puts(d, "\t(void)step;\n");
 }
 
-static void emit_momentum(CgBuf *d, const Node *n)
+static const char *sgd_elem(const Node *n)
 {
-	double mom = ir_attr_f(n, "momentum", 0);
+	(void)n;
+	return "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n\t\ty0[i] = p - lr * g;\n";
+}
+
+static void momentum_hyper(CgBuf *d, const Node *n)
+{
 	emit_hyper(d, "lr", ir_attr_f(n, "lr", 0.01));
 	emit_hyper(d, "wd", ir_attr_f(n, "weight_decay", 0));
-	emit_hyper(d, "mom", mom);
+	emit_hyper(d, "mom", ir_attr_f(n, "momentum", 0));
 	emit_hyper(d, "damp", ir_attr_f(n, "dampening", 0));
 	cg_printf(d, "\tconst int nesterov = %d;\n", (int)ir_attr_i(n, "nesterov", 0));
-	cg_printf(d, "\t%s {\n", cg_loop("i", "n"));
-	cg_puts(d, "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n");
-	if (mom == 0.0) /* torch keeps no buffer without momentum: plain SGD */
-		cg_puts(d, "\t\tconst R buf = x2[i], dir = g;\n\t\t(void)nesterov; (void)damp; (void)step;\n");
-	else
-		cg_puts(d, "\t\tconst R buf = step == 1 ? g : mom * x2[i] + ((R)1 - damp) * g;\n"
-			   "\t\tconst R dir = nesterov ? g + mom * buf : buf;\n");
-	cg_puts(d, "\t\ty0[i] = p - lr * dir;\n"
-		   "\t\ty1[i] = buf;\n\t}\n");
+	if (ir_attr_f(n, "momentum", 0) == 0.0)
+		cg_puts(d, "\t(void)nesterov; (void)damp; (void)step; (void)mom;\n");
 }
 
-static void emit_adam(CgBuf *d, const Node *n)
+static const char *momentum_elem(const Node *n)
+{
+	if (ir_attr_f(n, "momentum", 0) == 0.0) /* torch keeps no buffer without momentum: plain SGD */
+		return "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n"
+		       "\t\tconst R buf = x2[i], dir = g;\n"
+		       "\t\ty0[i] = p - lr * dir;\n\t\ty1[i] = buf;\n";
+	return "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n"
+	       "\t\tconst R buf = step == 1 ? g : mom * x2[i] + ((R)1 - damp) * g;\n"
+	       "\t\tconst R dir = nesterov ? g + mom * buf : buf;\n"
+	       "\t\ty0[i] = p - lr * dir;\n\t\ty1[i] = buf;\n";
+}
+
+static void adam_hyper(CgBuf *d, const Node *n)
 {
 	double lr = ir_attr_f(n, "lr", 1e-3), wd = ir_attr_f(n, "weight_decay", 0);
 	int decoupled = (int)ir_attr_i(n, "decoupled", 0);
@@ -56,19 +72,36 @@ static void emit_adam(CgBuf *d, const Node *n)
 	cg_printf(d, "\tconst double bc1 = 1.0 - pow(%.17g, (double)step), bc2 = 1.0 - pow(%.17g, (double)step);\n",
 		  ir_attr_f(n, "beta1", 0.9), ir_attr_f(n, "beta2", 0.999));
 	cg_printf(d, "\tconst R step_size = (R)(%.17g / bc1), bc2_sqrt = (R)sqrt(bc2);\n", lr);
-	cg_printf(d, "\t%s {\n", cg_loop("i", "n"));
-	cg_puts(d, "\t\tconst R p = x0[i] * decay, g = x1[i] + wd * x0[i];\n"
-		   "\t\tconst R m = b1 * x2[i] + ((R)1 - b1) * g;\n"
-		   "\t\tconst R v = b2 * x3[i] + ((R)1 - b2) * g * g;\n"
-		   "\t\tconst R denom = r_sqrt(v) / bc2_sqrt + eps;\n"
-		   "\t\ty0[i] = p - step_size * m / denom;\n"
-		   "\t\ty1[i] = m;\n"
-		   "\t\ty2[i] = v;\n\t}\n");
 }
+
+static const char *adam_elem(const Node *n)
+{
+	(void)n;
+	return "\t\tconst R p = x0[i] * decay, g = x1[i] + wd * x0[i];\n"
+	       "\t\tconst R m = b1 * x2[i] + ((R)1 - b1) * g;\n"
+	       "\t\tconst R v = b2 * x3[i] + ((R)1 - b2) * g * g;\n"
+	       "\t\tconst R denom = r_sqrt(v) / bc2_sqrt + eps;\n"
+	       "\t\ty0[i] = p - step_size * m / denom;\n"
+	       "\t\ty1[i] = m;\n"
+	       "\t\ty2[i] = v;\n";
+}
+
+/* the hyperparameters into the kernel; returns the per-element statement */
+static const char *emit_update(CgBuf *d, const Node *n)
+{
+	switch (n->op) {
+	case OP_SGD_UPDATE: sgd_hyper(d, n); return sgd_elem(n);
+	case OP_MOMENTUM_UPDATE: momentum_hyper(d, n); return momentum_elem(n);
+	case OP_ADAM_UPDATE: adam_hyper(d, n); return adam_elem(n);
+	default: DLCC_ASSERT(0 && "not an optimizer op");
+	}
+	return NULL;
+}
+
+static const char *const xs[] = {"x0", "x1", "x2", "x3"}, *const ys[] = {"y0", "y1", "y2"};
 
 int cg_emit_optimizer(CgEmit *e, const Node *n)
 {
-	static const char *xs[] = {"x0", "x1", "x2", "x3"}, *ys[] = {"y0", "y1", "y2"};
 	const Value *p = n->in[0];
 	CgKernel k;
 	cg_kernel_begin(e, &k, n, NULL);
@@ -81,12 +114,77 @@ int cg_emit_optimizer(CgEmit *e, const Node *n)
 	cg_kernel_open(e, &k);
 	CgBuf *d = &e->dev;
 	cg_printf(d, "\tconst long long n = %s;\n", cg_prod(&p->shape, 0, p->shape.rank, "B"));
-	switch (n->op) {
-	case OP_SGD_UPDATE: emit_sgd(d, n); cg_puts(d, "\t(void)step;\n"); break;
-	case OP_MOMENTUM_UPDATE: emit_momentum(d, n); break;
-	case OP_ADAM_UPDATE: emit_adam(d, n); break;
-	default: DLCC_ASSERT(0 && "not an optimizer op");
+	const char *elem = emit_update(d, n);
+	cg_printf(d, "\t%s {\n%s\t}\n", cg_loop("i", "n"), elem);
+	cg_kernel_close(e, &k);
+	return 0;
+}
+
+/* ---- multi-tensor ---- */
+
+/* byte offset in its block, times two, plus 1 for the workspace */
+static long long table_ref(const CgEmit *e, const Value *v)
+{
+	const CgLoc *l = &e->plan->loc[v->id];
+	DLCC_ASSERT(l->space != CG_NOWHERE);
+	return (long long)l->offset * 2 + (l->space == CG_WS);
+}
+
+/* per tensor: numel, first chunk, then the refs of outputs and inputs; returns the chunks */
+static long long emit_table(CgEmit *e, const CgGroup *gr, const char *name)
+{
+	CgBuf *d = &e->dev;
+	long long chunk = 0;
+	cg_printf(d, "\n__constant__ long long %s_tab[] = {\n", name);
+	for (int t = 0; t < gr->n; t++) {
+		const Node *n = gr->nodes[t];
+		long long numel = ir_numel(&n->in[0]->shape);
+		DLCC_ASSERT(!ir_has_batch(&n->in[0]->shape));
+		cg_printf(d, "\t%lldLL, %lldLL,", numel, chunk);
+		for (int i = 0; i < n->nout; i++)
+			cg_printf(d, " %lldLL,", table_ref(e, n->out[i]));
+		for (int i = 0; i < n->nin; i++)
+			cg_printf(d, " %lldLL,", table_ref(e, n->in[i]));
+		cg_puts(d, "\n");
+		chunk += (numel + CG_OPT_CHUNK - 1) / CG_OPT_CHUNK;
 	}
+	cg_puts(d, "};\n");
+	return chunk;
+}
+
+/* `R *y0 = (R *)(row[2] & 1 ? W : P) + ...` for every operand of the row's tensor */
+static void emit_operands(CgBuf *d, const Node *n)
+{
+	for (int i = 0; i < n->nout + n->nin; i++) {
+		int out = i < n->nout;
+		cg_printf(d, "\t\t%sR *%s = (%sR *)((row[%d] & 1 ? W : P) + (row[%d] >> 1));\n", out ? "" : "const ",
+			  out ? ys[i] : xs[i - n->nout], out ? "" : "const ", 2 + i, 2 + i);
+	}
+}
+
+int cg_emit_optimizer_group(CgEmit *e, const CgGroup *gr)
+{
+	const Node *n0 = gr->nodes[0];
+	int width = 2 + n0->nin + n0->nout;
+	CgKernel k;
+	cg_kernel_begin(e, &k, NULL, cg_group_comment(gr));
+	snprintf(k.name, sizeof k.name, "k%d_fused_%s", e->nkernels, n0->op == OP_SGD_UPDATE ? "sgd" :
+		 n0->op == OP_MOMENTUM_UPDATE ? "momentum" : "adam");
+	long long chunks = emit_table(e, gr, k.name);
+	cg_arg_raw(&k, "char *", "P", "P");
+	cg_arg_raw(&k, "char *", "W", "W");
+	cg_arg_ll(&k, "step", "step");
+	snprintf(k.grid, sizeof k.grid, "dlcc_blocks(%lld)", chunks);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	const char *elem = emit_update(d, n0);
+	cg_printf(d, "\tfor (long long blk = blockIdx.x; blk < %lldLL; blk += gridDim.x) {\n"
+		     "\t\tint t = 0;\n\t\twhile (t + 1 < %d && %s_tab[(t + 1) * %d + 1] <= blk)\n\t\t\tt++;\n"
+		     "\t\tconst long long *row = %s_tab + t * %d;\n", chunks, gr->n, k.name, width, k.name, width);
+	emit_operands(d, n0);
+	cg_printf(d, "\t\tconst long long lo = (blk - row[1]) * %dLL, n = row[0] < lo + %dLL ? row[0] : lo + %dLL;\n",
+		  CG_OPT_CHUNK, CG_OPT_CHUNK, CG_OPT_CHUNK);
+	cg_printf(d, "\t\tfor (long long i = lo + threadIdx.x; i < n; i += blockDim.x) {\n%s\t\t}\n\t}\n", elem);
 	cg_kernel_close(e, &k);
 	return 0;
 }

@@ -261,14 +261,16 @@ static void liveness(PlanCtx *c)
 		c->def[i] = c->last[i] = -1;
 	for (int i = 0; i < g->nnodes; i++) {
 		Node *n = g->nodes[i];
+		int rd = cg_fusion_last(&p->fu, i), wr = cg_fusion_first(&p->fu, i); /* a fused group */
 		for (int j = 0; j < n->nin; j++)
-			c->last[p->root[n->in[j]->id]->id] = i;
+			if (c->last[p->root[n->in[j]->id]->id] < rd)
+				c->last[p->root[n->in[j]->id]->id] = rd;
 		for (int j = 0; j < n->nout; j++) {
 			int r = p->root[n->out[j]->id]->id;
 			if (c->def[r] < 0)
-				c->def[r] = i;
-			if (c->last[r] < i)
-				c->last[r] = i;
+				c->def[r] = wr;
+			if (c->last[r] < rd)
+				c->last[r] = rd;
 		}
 	}
 	for (int i = 0; i < p->ncopies; i++)
@@ -294,7 +296,7 @@ typedef struct {
 
 static int needs_dynamic(PlanCtx *c, const Value *r)
 {
-	return r->kind == V_TEMP && c->p->loc[r->id].space == CG_NOWHERE;
+	return r->kind == V_TEMP && c->p->loc[r->id].space == CG_NOWHERE && !c->p->fu.internal[r->id];
 }
 
 /* The buffer n's output may take in place: an elementwise node whose output has the shape and
@@ -374,28 +376,57 @@ static int by_size_desc(const void *a, const void *b)
 	return x->start - y->start;
 }
 
-/* lowest offset where buffer b fits beside every placed buffer whose lifetime meets its own */
-static size_t lowest_fit(const Bufs *B, const char *placed, int b)
+static int by_off(const void *a, const void *b)
 {
-	const Buf *x = &B->v[b];
-	size_t off = 0;
-	for (int moved = 1; moved;) {
-		moved = 0;
-		for (int k = 0; k < B->n; k++) {
-			const Buf *y = &B->v[k];
-			if (!placed[k] || y->end < x->start || x->end < y->start)
-				continue;
-			if (off < y->off + y->size && y->off < off + x->size) {
-				off = y->off + y->size;
-				moved = 1;
-			}
-		}
-	}
-	return off;
+	const Buf *x = *(const Buf *const *)a, *y = *(const Buf *const *)b;
+	return (x->off > y->off) - (x->off < y->off);
 }
 
-/* greedy by size: largest first, each at the lowest offset that fits; returns the top */
-static size_t place_bufs(Bufs *B)
+/* Best fit: among the gaps between placed buffers whose lifetimes meet b's, the smallest one
+ * that holds b; else the top of them. */
+static size_t best_fit(const Bufs *B, const char *placed, int b)
+{
+	const Buf *x = &B->v[b];
+	const Buf **live = malloc((B->n + 1) * sizeof *live);
+	int n = 0;
+	for (int k = 0; k < B->n; k++) {
+		const Buf *y = &B->v[k];
+		if (placed[k] && !(y->end < x->start || x->end < y->start))
+			live[n++] = y;
+	}
+	qsort(live, n, sizeof *live, by_off);
+	size_t at = 0, best = (size_t)-1, waste = (size_t)-1;
+	for (int i = 0; i <= n; i++) {
+		size_t next = i < n ? live[i]->off : (size_t)-1;
+		if (next >= at && next - at >= x->size && (i == n ? best == (size_t)-1 : next - at - x->size < waste)) {
+			best = at;
+			waste = i < n ? next - at - x->size : waste;
+		}
+		if (i < n && live[i]->off + live[i]->size > at)
+			at = live[i]->off + live[i]->size;
+	}
+	free(live);
+	return best;
+}
+static int by_start(const void *a, const void *b)
+{
+	const Buf *x = &sort_bufs_base[*(const int *)a], *y = &sort_bufs_base[*(const int *)b];
+	if (x->start != y->start)
+		return x->start - y->start;
+	return by_size_desc(a, b);
+}
+
+static int by_area_desc(const void *a, const void *b)
+{
+	const Buf *x = &sort_bufs_base[*(const int *)a], *y = &sort_bufs_base[*(const int *)b];
+	double ax = (double)x->size * (x->end - x->start + 1), ay = (double)y->size * (y->end - y->start + 1);
+	if (ax != ay)
+		return ax > ay ? -1 : 1;
+	return by_size_desc(a, b);
+}
+
+/* greedy placement in the order `cmp` gives: each buffer at the lowest offset that fits; returns the top */
+static size_t place_in_order(Bufs *B, int (*cmp)(const void *, const void *))
 {
 	int *order = malloc((B->n + 1) * sizeof *order);
 	char *placed = calloc(B->n + 1, 1);
@@ -403,16 +434,31 @@ static size_t place_bufs(Bufs *B)
 	for (int b = 0; b < B->n; b++)
 		order[b] = b;
 	sort_bufs_base = B->v;
-	qsort(order, B->n, sizeof *order, by_size_desc);
+	qsort(order, B->n, sizeof *order, cmp);
 	for (int k = 0; k < B->n; k++) {
 		Buf *x = &B->v[order[k]];
-		x->off = lowest_fit(B, placed, order[k]);
+		x->off = best_fit(B, placed, order[k]);
 		placed[order[k]] = 1;
 		top = x->off + x->size > top ? x->off + x->size : top;
 	}
 	free(order);
 	free(placed);
 	return top;
+}
+
+/* Greedy placement is a heuristic: try it in three orders (largest first, earliest first, largest
+ * size x lifetime first) and keep the smallest workspace. */
+static size_t place_bufs(Bufs *B)
+{
+	int (*orders[])(const void *, const void *) = {by_size_desc, by_start, by_area_desc};
+	int best = 0;
+	size_t best_top = (size_t)-1;
+	for (int i = 0; i < 3; i++) {
+		size_t top = place_in_order(B, orders[i]);
+		if (top < best_top)
+			best_top = top, best = i;
+	}
+	return place_in_order(B, orders[best]);
 }
 
 static void allocate(PlanCtx *c, size_t base, size_t fixed)
@@ -483,6 +529,8 @@ int cg_plan_program(CgPlan *p, CgLayout *L, Graph *g, int training, char *err, s
 	PlanCtx c = {p, L, g, calloc(g->nvalues + 1, sizeof(int)), calloc(g->nvalues + 1, sizeof(int)),
 		     calloc(g->nvalues + 1, sizeof(Value *)), err, errlen};
 	int rc = check_program(&c);
+	if (rc == 0)
+		rc = cg_fusion_build(&p->fu, g, err, errlen);
 	if (rc == 0 && training)
 		rc = mark_updates(&c);
 	if (rc == 0) {
@@ -532,5 +580,6 @@ void cg_plan_free(CgPlan *p)
 	free(p->loc);
 	free(p->root);
 	free(p->copies);
+	cg_fusion_free(&p->fu);
 	memset(p, 0, sizeof *p);
 }

@@ -9,7 +9,9 @@
  * the loss, the inference outputs and the sources of end-of-program copies live to the end — and
  * then requires that any two tensors whose byte ranges overlap have disjoint lifetimes. The one
  * permitted meeting is the in-place hand-over: an elementwise node whose output starts at the
- * very offset of an input that dies at that node. It shares nothing with the planner's own
+ * very offset of an input that dies at that node. A fused group runs as one kernel: what any
+ * member reads lives to the group's last position, what any member writes from its first, and
+ * values internal to a group have no place at all. It shares nothing with the planner's own
  * bookkeeping (buffers, intervals, sort order), so it catches the planner's bugs rather than
  * repeating them. Cost: a sort by offset and a sweep, O(T log T + overlapping pairs).
  */
@@ -36,16 +38,17 @@ static void lifetimes(const CgPlan *p, int *start, int *end)
 	}
 	for (int i = 0; i < n; i++) {
 		const Node *nd = g->nodes[i];
+		int rd = cg_fusion_last(&p->fu, i), wr = cg_fusion_first(&p->fu, i);
 		for (int k = 0; k < nd->nin; k++) {
 			int r = p->root[nd->in[k]->id]->id;
-			end[r] = end[r] < i ? i : end[r];
+			end[r] = end[r] < rd ? rd : end[r];
 		}
 		for (int k = 0; k < nd->nout; k++) {
 			int r = p->root[nd->out[k]->id]->id;
-			if (start[r] < 0)
-				start[r] = i;
-			if (end[r] < i)
-				end[r] = i;
+			if (start[r] < 0 || start[r] > wr)
+				start[r] = wr;
+			if (end[r] < rd)
+				end[r] = rd;
 		}
 	}
 	for (int i = 0; i < p->ncopies; i++)
@@ -62,19 +65,24 @@ static int by_offset(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* node at position `at` is elementwise, reads a value rooted at a and writes one rooted at b */
+/* the kernel at position b->start (a node, or a fused group of elementwise nodes) reads a value
+ * rooted at a, which dies there, and writes one rooted at b at the same offset, element by element */
 static int handover(const CgPlan *p, const Life *a, const Life *b)
 {
-	if (a->end != b->start || a->off != b->off || b->start >= p->g->nnodes)
+	if (a->off != b->off || b->start >= p->g->nnodes || a->end != cg_fusion_last(&p->fu, b->start))
 		return 0;
-	const Node *n = p->g->nodes[b->start];
-	KClass kc = ir_ops[n->op].kclass;
 	int reads = 0, writes = 0;
-	for (int k = 0; k < n->nin; k++)
-		reads |= p->root[n->in[k]->id] == a->v;
-	for (int k = 0; k < n->nout; k++)
-		writes |= p->root[n->out[k]->id] == b->v;
-	return (kc == K_UNARY || kc == K_BINARY) && reads && writes;
+	for (int i = b->start; i <= a->end; i++) {
+		const Node *n = p->g->nodes[i];
+		KClass kc = ir_ops[n->op].kclass;
+		if (kc != K_UNARY && kc != K_BINARY)
+			return 0;
+		for (int k = 0; k < n->nin; k++)
+			reads |= p->root[n->in[k]->id] == a->v;
+		for (int k = 0; k < n->nout; k++)
+			writes |= p->root[n->out[k]->id] == b->v;
+	}
+	return reads && writes;
 }
 
 static int collect(const CgPlan *p, Life *t, const int *start, const int *end, char *err, size_t errlen)
@@ -84,7 +92,7 @@ static int collect(const CgPlan *p, Life *t, const int *start, const int *end, c
 	for (int i = 0; i < g->nvalues; i++) {
 		const Value *v = g->values[i];
 		const CgLoc *l = &p->loc[i];
-		if (p->root[i] != v || start[i] < 0)
+		if (p->root[i] != v || start[i] < 0 || p->fu.internal[i])
 			continue;
 		if (v->kind == V_TEMP && l->space == CG_NOWHERE)
 			return cg_fail(err, errlen, "codegen: memory plan: '%s' has no place", v->name);

@@ -7,6 +7,9 @@
  * CG_LONG_ROW elements at max batch) use one thread per output and a plain loop; long ones a
  * block per output, threads striding over j, and a block tree sum (uses_sync = 1). keepdims
  * does not change the layout. Attributes in IR normal form: `axes` (empty or absent = all).
+ * Fused (cg_emit_reduce_group): the summand is not read but computed by an elementwise chain at
+ * the input offset o (cg_elementwise.c), which also writes the chain's materialized values —
+ * each input element is visited exactly once, so e.g. ReluGrad and its bias gradient are one pass.
  */
 #include <stdio.h>
 
@@ -50,7 +53,8 @@ static void emit_count(CgBuf *d, const char *name, const Shape *x, int mask, int
 	cg_puts(d, ";\n");
 }
 
-int cg_emit_reduce(CgEmit *e, const Node *n)
+/* chain: the fused producers of x (NULL: x is read) */
+static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const char *what)
 {
 	const Value *x = n->in[0], *y = n->out[0];
 	int mask = reduced_mask(n, x->shape.rank);
@@ -58,9 +62,14 @@ int cg_emit_reduce(CgEmit *e, const Node *n)
 	extents(&x->shape, mask, e->L->max_batch, &kept, &red);
 	int lng = cg_long_row(e, red);
 	CgKernel k;
-	cg_kernel_begin(e, &k, n, NULL);
+	cg_kernel_begin(e, &k, chain ? NULL : n, what);
+	if (chain)
+		snprintf(k.name, sizeof k.name, "k%d_fused_reduce", e->nkernels);
 	cg_arg_out(&k, "y", y);
-	cg_arg_in(&k, "x0", x);
+	if (chain)
+		cg_chain_args(&k, chain);
+	else
+		cg_arg_in(&k, "x0", x);
 	k.uses_sync = lng;
 	snprintf(k.grid, sizeof k.grid, "%s(%s)", lng ? "dlcc_blocks" : "dlcc_grid",
 		 cg_prod(&y->shape, 0, y->shape.rank, "b"));
@@ -80,10 +89,30 @@ int cg_emit_reduce(CgEmit *e, const Node *n)
 		     "\t\t\tlong long u = j, o = base;\n",
 		  lng ? "threadIdx.x" : "0", lng ? "blockDim.x" : "1");
 	emit_split(d, &x->shape, mask, 1, "u", "o");
-	cg_puts(d, "\t\t\ts += x0[o];\n\t\t}\n");
+	if (chain) {
+		cg_puts(d, "\t\t\tR xv;\n");
+		cg_chain_body(e, chain, "o", "\t\t\t", "xv", x);
+		cg_puts(d, "\t\t\ts += xv;\n\t\t}\n");
+	} else {
+		cg_puts(d, "\t\t\ts += x0[o];\n\t\t}\n");
+	}
 	if (lng)
 		cg_puts(d, "\t\ts = dlcc_block_sum(s, sh);\n\t\tif (threadIdx.x == 0)\n\t");
 	cg_printf(d, "\t\ty[r] = %s;\n\t}\n", n->op == OP_REDUCE_MEAN ? "s / (R)nred" : "s");
 	cg_kernel_close(e, &k);
 	return 0;
+}
+
+int cg_emit_reduce(CgEmit *e, const Node *n)
+{
+	return emit_reduce(e, n, NULL, NULL);
+}
+
+int cg_emit_reduce_group(CgEmit *e, const CgGroup *gr)
+{
+	const Node *n = gr->nodes[gr->n - 1];
+	CgChain c = {0};
+	if (cg_chain_init(e, &c, gr->nodes, gr->n - 1, &n->in[0]->shape) < 0)
+		return -1;
+	return emit_reduce(e, n, &c, cg_group_comment(gr));
 }

@@ -27,7 +27,7 @@ typedef struct {
 	int quoted;       /* TK_IDENT written `like this` (never a keyword) */
 } Tok;
 
-typedef enum { DV_NUM, DV_LIST, DV_TENSOR } DValKind;
+typedef enum { DV_NUM, DV_LIST, DV_TENSOR, DV_STR } DValKind;
 
 typedef struct DVal {
 	DValKind k;
@@ -37,6 +37,7 @@ typedef struct DVal {
 	struct DVal *items; /* DV_LIST */
 	int n;
 	Value *t;       /* DV_TENSOR */
+	const char *s;  /* DV_STR: a string attribute (keyword arguments only) */
 } DVal;
 
 typedef struct Binding {

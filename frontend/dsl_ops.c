@@ -111,7 +111,10 @@ static void parse_args(Dsl *d, Args *a, int name_tok)
 			a->ktok[a->nk] = d->pos;
 			a->kw[a->nk] = t->text;
 			d->pos += 2;
-			a->kv[a->nk++] = dsl_expr(d);
+			if (dsl_tok(d, d->pos)->k == TK_STRING) /* a string attribute: mode = "reflect" */
+				a->kv[a->nk++] = (DVal){.k = DV_STR, .s = dsl_tok(d, d->pos++)->text};
+			else
+				a->kv[a->nk++] = dsl_expr(d);
 		} else {
 			if (a->nk)
 				dsl_fail(d, d->pos, "a positional argument after keyword arguments");
@@ -288,8 +291,10 @@ static void set_verbatim(Dsl *d, Node *nd, const char *name, const DVal *v, int 
 	else if (v->k == DV_LIST) {
 		int n = int_list(d, tok, v, l, 2, 0);
 		ir_set_ints(d->g, nd, name, n, l);
+	} else if (v->k == DV_STR) {
+		ir_set_s(d->g, nd, name, v->s);
 	} else {
-		dsl_fail(d, tok, "attribute %s must be a number or a list of whole numbers", name);
+		dsl_fail(d, tok, "attribute %s must be a number, a string or a list of whole numbers", name);
 	}
 }
 

@@ -145,9 +145,10 @@ static int import_input(OnnxCtx *c, const Onnx__ValueInfoProto *vi)
 		return onnx_fail(c, "input '%s' is not a tensor (sequences, maps and optionals are not supported)",
 				 vi->name);
 	DType dt;
-	if (onnx_dtype(tp->tensor_type->elem_type, &dt) < 0)
-		return onnx_fail(c, "input '%s' has element type %s, which is not supported", vi->name,
-				 onnx_dtype_name(tp->tensor_type->elem_type));
+	if (onnx_dtype(tp->tensor_type->elem_type, &dt) < 0 || dt == DT_F16 || dt == DT_BF16)
+		return onnx_fail(c, "input '%s' has element type %s, which is not supported%s", vi->name,
+				 onnx_dtype_name(tp->tensor_type->elem_type),
+				 dt == DT_F16 || dt == DT_BF16 ? " (half-precision model tensors: not yet)" : "");
 	Shape s;
 	if (input_shape(c, vi, tp->tensor_type, &s) < 0)
 		return -1;

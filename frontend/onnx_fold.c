@@ -255,7 +255,7 @@ static int fold_cast(NodeCx *x)
 	return set_result(x, dt, in->shape, iv, in->sym);
 }
 
-/* ---- Slice (opset >= 10 inputs) of a 1-D list ---- */
+/* ---- Slice (opset >= 10 inputs) of a constant along its first axis ---- */
 
 static int slice_param(NodeCx *x, int i, int64_t dflt, int64_t *out)
 {
@@ -278,26 +278,31 @@ static int fold_slice(NodeCx *x)
 	int64_t start, end, axis, step;
 	if (need_ints(x, d) < 0)
 		return -1;
-	if (d->shape.rank != 1)
-		return onnx_fail(x->c, "%s: slicing constants is supported on 1-D lists only", x->who);
-	int64_t dim = d->shape.d[0];
+	if (d->shape.rank < 1)
+		return onnx_fail(x->c, "%s: slicing a scalar constant", x->who);
+	int64_t dim = d->shape.d[0], inner = dim ? ir_numel(&d->shape) / dim : 0;
 	if (slice_param(x, 1, 0, &start) < 0 || slice_param(x, 2, dim, &end) < 0 ||
 	    slice_param(x, 3, 0, &axis) < 0 || slice_param(x, 4, 1, &step) < 0)
 		return -1;
-	if ((axis != 0 && axis != -1) || step == 0)
-		return onnx_fail(x->c, "%s: bad axis %lld or step %lld", x->who, (long long)axis, (long long)step);
+	/* axis 0 of any rank (the pads subgraph of F.pad reverses the rows of a [r,2] list) */
+	if ((axis != 0 && !(axis == -1 && d->shape.rank == 1)) || step == 0)
+		return onnx_fail(x->c, "%s: slicing constants is supported along the first axis only (axis %lld, "
+				 "step %lld)", x->who, (long long)axis, (long long)step);
 	start = start < 0 ? start + dim : start;
 	end = end < 0 ? end + dim : end;
 	int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? dim : dim - 1;
 	start = start < lo ? lo : start > hi ? hi : start;
 	end = end < lo ? lo : end > hi ? hi : end;
-	int64_t *iv = new_iv(x, dim), n = 0;
-	unsigned char *sym = new_sym(x, dim);
-	for (int64_t i = start; step > 0 ? i < end : i > end; i += step, n++) {
-		iv[n] = d->iv[i];
-		sym[n] = sym_at(d, i);
-	}
-	return set_result(x, d->dt, ir_shape(1, &n), iv, sym);
+	int64_t *iv = new_iv(x, dim * inner), n = 0;
+	unsigned char *sym = new_sym(x, dim * inner);
+	for (int64_t i = start; step > 0 ? i < end : i > end; i += step, n++)
+		for (int64_t j = 0; j < inner; j++) {
+			iv[n * inner + j] = d->iv[i * inner + j];
+			sym[n * inner + j] = sym_at(d, i * inner + j);
+		}
+	Shape s = d->shape;
+	s.d[0] = n;
+	return set_result(x, d->dt, s, iv, sym);
 }
 
 /* ---- Add / Sub / Mul / Div of integer constants (one side may be a single element) ---- */
@@ -456,6 +461,60 @@ static int fold_range(NodeCx *x)
 	return 0;
 }
 
+/* ---- Reshape and Transpose of host integer constants (the pads subgraph exporters emit for F.pad) ---- */
+
+static int fold_reshape(NodeCx *x)
+{
+	int64_t *d, known = 1, n0 = ir_numel(&x->in[0]->shape);
+	int n, neg = -1;
+	if (need_ints(x, x->in[0]) < 0 || onnx_const_ints(x->c, x->in[1], x->who, "shape", &d, &n) < 0)
+		return -1;
+	Shape s = ir_shape(n, d);
+	for (int i = 0; i < n; i++) {
+		if (d[i] == 0 && i < x->in[0]->shape.rank)
+			s.d[i] = x->in[0]->shape.d[i];
+		if (d[i] == -1)
+			neg = i;
+		else
+			known *= s.d[i];
+	}
+	if (neg >= 0)
+		s.d[neg] = known ? n0 / known : 0;
+	if (ir_numel(&s) != n0)
+		return onnx_fail(x->c, "%s: cannot reshape %lld constant elements", x->who, (long long)n0);
+	return alias(x, x->in[0], s);
+}
+
+static int fold_transpose(NodeCx *x)
+{
+	const OTensor *t = x->in[0];
+	int64_t *perm, idx[IR_MAX_RANK], n = ir_numel(&t->shape);
+	int cnt, r = t->shape.rank;
+	if (need_ints(x, t) < 0 || onnx_attr_ints(x, "perm", &perm, &cnt) < 0)
+		return -1;
+	Shape s = t->shape;
+	for (int i = 0; i < r; i++)
+		s.d[i] = t->shape.d[cnt >= 0 ? perm[i] : r - 1 - i];
+	int64_t *iv = new_iv(x, n);
+	unsigned char *sym = new_sym(x, n);
+	for (int64_t k = 0; k < n; k++) { /* output element k gathers input offset `off` */
+		int64_t rem = k, off = 0, stride = 1;
+		for (int j = r - 1; j >= 0; j--) {
+			idx[j] = rem % s.d[j];
+			rem /= s.d[j];
+		}
+		for (int a = r - 1; a >= 0; a--) { /* input axis a: its index is idx[j] with perm[j] == a */
+			for (int j = 0; j < r; j++)
+				if ((cnt >= 0 ? perm[j] : r - 1 - j) == a)
+					off += idx[j] * stride;
+			stride *= t->shape.d[a];
+		}
+		iv[k] = t->iv[off];
+		sym[k] = sym_at(t, off);
+	}
+	return set_result(x, t->dt, s, iv, sym);
+}
+
 /* ---- dispatch ---- */
 
 static int all_host(const NodeCx *x)
@@ -497,6 +556,10 @@ int onnx_fold_node(NodeCx *x, int *rc)
 		return *rc = fold_cast(x), 1;
 	if (strcmp(op, "Slice") == 0)
 		return *rc = fold_slice(x), 1;
+	if (strcmp(op, "Reshape") == 0 && x->nin == 2 && x->in[1] && x->in[0]->iv)
+		return *rc = fold_reshape(x), 1;
+	if (strcmp(op, "Transpose") == 0 && x->in[0]->iv)
+		return *rc = fold_transpose(x), 1;
 	for (int i = 0; i < 4; i++)
 		if (strcmp(op, arith_ops[i]) == 0 && x->nin == 2 && x->in[1] && x->in[0]->iv && x->in[1]->iv)
 			return *rc = fold_arith(x, "+-*/"[i]), 1;

@@ -96,6 +96,22 @@ const char *onnx_tensor_op_name(int i);                       /* i-th name, NULL
 int (*onnx_reduce_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
 const char *onnx_reduce_op_name(int i);                       /* i-th name, NULL after the last */
 int onnx_import_einsum(NodeCx *x);
+/* ---- onnx_norm.c: normalization and activation importers ---- */
+int onnx_imp_batchnorm(NodeCx *x);
+int onnx_imp_layernorm(NodeCx *x);
+int onnx_imp_instancenorm(NodeCx *x);
+int onnx_imp_clip(NodeCx *x);
+int onnx_imp_gelu(NodeCx *x);
+int onnx_imp_hard_sigmoid(NodeCx *x);
+int onnx_imp_elu_selu(NodeCx *x);
+int onnx_imp_pow(NodeCx *x);
+/* ---- onnx_conv.c: the convolution family ---- */
+int onnx_imp_conv(NodeCx *x);
+int onnx_imp_conv_transpose(NodeCx *x);
+int onnx_imp_max_pool(NodeCx *x);
+int onnx_imp_average_pool(NodeCx *x);
+int onnx_imp_global_pool(NodeCx *x); /* GlobalAveragePool, GlobalMaxPool */
+int onnx_imp_pad(NodeCx *x);
 
 /* ---- onnx_fold.c: evaluation on host constants ---- */
 /* 1: the node was evaluated (or failed: *rc = -1); 0: it is not a host computation */

@@ -385,6 +385,15 @@ static const struct {
 	{"LogSoftmax", imp_softmax}, {"Reshape", imp_reshape},     {"Flatten", imp_flatten},
 	{"Transpose", imp_transpose}, {"ReduceSum", imp_reduce},  {"ReduceMean", imp_reduce},
 	{"Identity", imp_identity}, {"Squeeze", imp_squeeze},      {"Unsqueeze", imp_squeeze},
+	/* normalization and activations (onnx_norm.c) */
+	{"BatchNormalization", onnx_imp_batchnorm}, {"LayerNormalization", onnx_imp_layernorm},
+	{"InstanceNormalization", onnx_imp_instancenorm}, {"Clip", onnx_imp_clip},
+	{"Gelu", onnx_imp_gelu},    {"HardSigmoid", onnx_imp_hard_sigmoid}, {"Elu", onnx_imp_elu_selu},
+	{"Selu", onnx_imp_elu_selu},
+	/* convolution family (onnx_conv.c) */
+	{"Conv", onnx_imp_conv}, {"ConvTranspose", onnx_imp_conv_transpose}, {"MaxPool", onnx_imp_max_pool},
+	{"AveragePool", onnx_imp_average_pool}, {"GlobalAveragePool", onnx_imp_global_pool},
+	{"GlobalMaxPool", onnx_imp_global_pool}, {"Pad", onnx_imp_pad},
 };
 #define NIMPORTERS ((int)(sizeof importers / sizeof *importers))
 

@@ -281,7 +281,7 @@ static int imp_cast(NodeCx *x)
 	Value *v = in_val(x, 0);
 	if (!v || onnx_attr_int(x, "to", 0, &to) < 0)
 		return -1;
-	if (onnx_dtype((int32_t)to, &dt) < 0)
+	if (onnx_dtype((int32_t)to, &dt) < 0 || dt == DT_F16 || dt == DT_BF16)
 		return onnx_fail(x->c, "%s: casting to %s is not supported", x->who, onnx_dtype_name((int32_t)to));
 	return bind(x, 0, cast_to(x, v, dt, -1));
 }

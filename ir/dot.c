@@ -1,7 +1,8 @@
 /*
  * dot.c — the graph as Graphviz dot (`--emit dot`): values as edges, nodes as boxes labelled
  * with the op and output shape; graph-level values (inputs, parameters, state, constants) as
- * ellipses. Fusion groups will appear as clusters once fusion exists.
+ * ellipses. Fusion groups (the `fuse = K` attribute of passes/fuse.c; members are contiguous
+ * in the schedule) are dashed clusters, one kernel each.
  */
 #include "ir/ir.h"
 
@@ -28,8 +29,19 @@ void ir_print_dot(FILE *f, const Graph *g)
 	}
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
+		int64_t grp = ir_attr_i(n, "fuse", 0), prev = i ? ir_attr_i(g->nodes[i - 1], "fuse", 0) : 0;
+		if (prev && prev != grp)
+			fprintf(f, "  }\n");
+		if (grp && grp != prev)
+			fprintf(f, "  subgraph cluster_fuse%lld {\n  label=\"fusion group %lld (one kernel)\"; "
+				   "style=dashed; color=blue;\n", (long long)grp, (long long)grp);
 		fprintf(f, "  n%d [shape=box, label=\"%s\\n%s\"];\n", n->id, ir_ops[n->op].name,
 			ir_shape_str(&n->out[0]->shape, s, sizeof s));
+	}
+	if (g->nnodes && ir_attr_i(g->nodes[g->nnodes - 1], "fuse", 0))
+		fprintf(f, "  }\n");
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
 		for (int k = 0; k < n->nin; k++) {
 			const Value *v = n->in[k];
 			if (v->def)

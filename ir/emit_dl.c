@@ -293,6 +293,8 @@ static void expression(Emit *e, Str *s, const Node *n)
 		for (int i = 0; i < n->nattr; i++) {
 			if (dsl_op_has_spec(n->op) && dsl_attr_is_default(n, &n->attr[i]))
 				continue;
+			if (!strcmp(n->attr[i].name, "fuse")) /* a kernel grouping, not part of the model */
+				continue;
 			put(s, ", %s = ", n->attr[i].name);
 			attr_value(s, &n->attr[i]);
 		}
@@ -358,9 +360,18 @@ static void settle_inputs(Emit *e, const Node *n)
 		e->nstack = base;
 }
 
+/* results after the first that nothing reads (MaxPool's indices, mostly) */
+static int extra_results_unused(const Emit *e, const Node *n)
+{
+	for (int i = 1; i < n->nout; i++)
+		if (e->uses[n->out[i]->id] || e->is_out[n->out[i]->id])
+			return 0;
+	return 1;
+}
+
 static void node(Emit *e, const Node *n)
 {
-	if (n->nout != 1) {
+	if (n->nout != 1 && !extra_results_unused(e, n)) {
 		fprintf(e->f, "# %s has %d results: not expressible in .dl\n", ir_ops[n->op].name, n->nout);
 		return;
 	}

@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "ir/interp.h"
+#include "ir/norm.h"
+#include "ir/interp_ops.h"
 #include "runtime/rt_half.h"
 
 #include "ir/interp_impl.h"
@@ -269,6 +271,60 @@ int interp_get_f32(Interp *it, const Value *v, float *out)
 
 /* ---- elementwise ops (unary, binary, Expand, the activation grads), with broadcasting ---- */
 
+/* ---- normalization and activations (normact group): the ops.def bodies in double, rounded
+ * once (f32 mode) ---- */
+
+static double clamp01(double v) { return v <= 0 ? 0 : v >= 1 ? 1 : v; }
+
+static double gelu_tanh_d(double x)
+{
+	const double k = 0.79788456080286536, c = 0.044715;
+	double t = tanh(k * (x + c * x * x * x));
+	return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x);
+}
+
+static double act_f(const Interp *it, const Node *n, double a)
+{
+	double al = ir_act_attr(n, "alpha"), be = ir_act_attr(n, "beta"), ga = ir_act_attr(n, "gamma");
+	double y;
+	switch (n->op) {
+	case OP_CLIP: y = fmin(fmax(a, rd(it, ir_act_attr(n, "lo"))), rd(it, ir_act_attr(n, "hi"))); break;
+	case OP_ERF: y = erf(a); break;
+	case OP_GELU: y = 0.5 * a * (1 + erf(a * 0.70710678118654752)); break;
+	case OP_GELU_TANH: y = 0.5 * a * (1 + tanh(0.79788456080286536 * (a + 0.044715 * a * a * a))); break;
+	case OP_HARD_SIGMOID: y = clamp01(al * a + be); break;
+	case OP_HARD_SWISH: y = a * clamp01(a / 6 + 0.5); break;
+	case OP_SOFTPLUS: y = a > 0 ? a + log1p(exp(-a)) : log1p(exp(a)); break;
+	case OP_ELU: y = a > 0 ? a : al * expm1(a); break;
+	case OP_SELU: y = ga * (a > 0 ? a : al * expm1(a)); break;
+	case OP_POW_SCALAR: y = pow(a, al); break;
+	default: DLCC_ASSERT(!"not a unary op"); return 0;
+	}
+	return rd(it, y);
+}
+
+static double act_grad_f(const Interp *it, const Node *n, double a, double b)
+{
+	double al = ir_act_attr(n, "alpha"), be = ir_act_attr(n, "beta"), ga = ir_act_attr(n, "gamma");
+	double y, lo = rd(it, ir_act_attr(n, "lo")), hi = rd(it, ir_act_attr(n, "hi"));
+	switch (n->op) {
+	case OP_CLIP_GRAD: y = b >= lo && b <= hi ? a : 0; break;
+	case OP_ERF_GRAD: y = a * 1.1283791670955126 * exp(-b * b); break;
+	case OP_GELU_GRAD:
+		y = a * (0.5 * (1 + erf(b * 0.70710678118654752)) + b * 0.39894228040143268 * exp(-0.5 * b * b));
+		break;
+	case OP_GELU_TANH_GRAD: y = a * gelu_tanh_d(b); break;
+	case OP_HARD_SIGMOID_GRAD: y = al * b + be > 0 && al * b + be < 1 ? al * a : 0; break;
+	case OP_HARD_SWISH_GRAD: y = b < -3 ? 0 : b > 3 ? a : a * (b / 3 + 0.5); break;
+	case OP_SOFTPLUS_GRAD: y = a / (1 + exp(-b)); break;
+	case OP_ELU_GRAD: y = b > 0 ? a : a * al * exp(b); break;
+	case OP_SELU_GRAD: y = ga * (b > 0 ? a : a * al * exp(b)); break;
+	case OP_PRELU: y = a > 0 ? a : b * a; break;
+	default: DLCC_ASSERT(!"not a binary op"); return 0;
+	}
+	return rd(it, y);
+}
+
 static int unary_int(const Node *n, int64_t a, int64_t *y)
 {
 	switch (n->op) {
@@ -281,7 +337,7 @@ static int unary_int(const Node *n, int64_t a, int64_t *y)
 
 static double unary_f(const Interp *it, const Node *n, double a)
 {
-	double alpha = rd(it, ir_attr_f(n, "alpha", 0.01));
+	double alpha = rd(it, ir_act_attr(n, "alpha"));
 	switch (n->op) {
 	case OP_RELU: return a > 0 ? a : 0;
 	case OP_LEAKY_RELU: return a > 0 ? a : rd(it, alpha * a);
@@ -292,7 +348,7 @@ static double unary_f(const Interp *it, const Node *n, double a)
 	case OP_SQRT: return rd(it, sqrt(a));
 	case OP_NEG: return -a;
 	case OP_IDENTITY: case OP_EXPAND: return a;
-	default: DLCC_ASSERT(!"not a unary op");
+	default: return act_f(it, n, a);
 	}
 	return 0;
 }
@@ -314,7 +370,7 @@ static int binary_int(const Node *n, int64_t a, int64_t b, int64_t *y)
 
 static double binary_f(const Interp *it, const Node *n, double a, double b)
 {
-	double alpha = rd(it, ir_attr_f(n, "alpha", 0.01));
+	double alpha = rd(it, ir_act_attr(n, "alpha"));
 	switch (n->op) {
 	case OP_ADD: return rd(it, a + b);
 	case OP_SUB: return rd(it, a - b);
@@ -324,7 +380,7 @@ static double binary_f(const Interp *it, const Node *n, double a, double b)
 	case OP_LEAKY_RELU_GRAD: return b > 0 ? a : rd(it, alpha * a);
 	case OP_SIGMOID_GRAD: return rd(it, rd(it, a * b) * rd(it, 1 - b));
 	case OP_TANH_GRAD: return rd(it, a * rd(it, 1 - rd(it, b * b)));
-	default: DLCC_ASSERT(!"not a binary op");
+	default: return act_grad_f(it, n, a, b);
 	}
 	return 0;
 }
@@ -720,6 +776,52 @@ static int op_adam(Interp *it, const Node *n)
 	return 0;
 }
 
+/* ---- BatchNormalization, inference form: running statistics, channel axis 1 ---- */
+
+static int op_batchnorm(Interp *it, const Node *n)
+{
+	Tensor *x = in_t(it, n, 0), *y = out_t(it, n, 0), *sc = in_t(it, n, 1), *bi = in_t(it, n, 2);
+	Tensor *mu = in_t(it, n, 3), *var = in_t(it, n, 4);
+	double eps = ir_attr_f(n, "epsilon", 1e-5);
+	int64_t outer, len, inner;
+	if (need_float(it, n, 5) < 0)
+		return -1;
+	axis_split(x, 1, &outer, &len, &inner);
+	for (int64_t k = 0; k < x->n; k++) {
+		int64_t c = k / inner % len;
+		double s = rd(it, sqrt(rd(it, var->f[c] + rd(it, eps))));
+		y->f[k] = rd(it, rd(it, rd(it, rd(it, x->f[k] - mu->f[c]) / s) * sc->f[c]) + bi->f[c]);
+	}
+	return 0;
+}
+
+/* ---- access for ops implemented in other files (ir/interp_ops.h) ---- */
+
+IView interp_view(Interp *it, const Value *v)
+{
+	Tensor *t = tensor_of(it, v);
+	IView w;
+	DLCC_ASSERT(t);
+	w.rank = t->rank;
+	memcpy(w.d, t->d, sizeof w.d);
+	w.n = t->n;
+	w.f = t->f;
+	w.i = t->i;
+	return w;
+}
+
+double interp_round(const Interp *it, double x) { return rd(it, x); }
+
+int interp_fail(Interp *it, const Node *n, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return fail(it, n, "%s", msg);
+}
+
 /* ---- the run loop ---- */
 
 static int run_op(Interp *it, const Node *n)
@@ -750,6 +852,15 @@ static int run_op(Interp *it, const Node *n)
 	case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD: case OP_ARG_MAX: case OP_DROPOUT:
 	case OP_NLL_LOSS: case OP_NLL_LOSS_GRAD:
 		return interp_reduce_op(it, n);
+	case OP_BATCH_NORM: return op_batchnorm(it, n);
+	case OP_CLIP: case OP_CLIP_GRAD: case OP_ERF: case OP_ERF_GRAD: case OP_GELU: case OP_GELU_GRAD:
+	case OP_GELU_TANH: case OP_GELU_TANH_GRAD: case OP_HARD_SIGMOID: case OP_HARD_SIGMOID_GRAD:
+	case OP_HARD_SWISH: case OP_HARD_SWISH_GRAD: case OP_SOFTPLUS: case OP_SOFTPLUS_GRAD:
+	case OP_ELU: case OP_ELU_GRAD: case OP_SELU: case OP_SELU_GRAD: case OP_PRELU: case OP_POW_SCALAR:
+		return op_elementwise(it, n);
+	case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
+	case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
+	case OP_PAD_GRAD: return interp_conv_family(it, n);
 	case OP_COUNT: break;
 	}
 	return fail(it, n, "the interpreter does not know this op");

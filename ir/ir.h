@@ -72,6 +72,8 @@ typedef struct Value {
 	void *data;           /* V_CONST, V_PARAM: host data, dt, ir_numel(shape) elements (no batch dims) */
 	struct Value *param;  /* V_STATE: the parameter it belongs to */
 	const char *slot;     /* V_STATE: "momentum_buffer", "exp_avg", "exp_avg_sq" */
+	int buffer;           /* V_PARAM that is not trained: no gradient, no optimizer; the graph's
+			       * own updates change it (BatchNormalization running statistics) */
 } Value;
 
 typedef enum { A_INT, A_FLOAT, A_INTS, A_FLOATS, A_STRING } AttrKind;

@@ -447,6 +447,7 @@ static void parse_value_stmt(Parser *P, ValueKind kind, const char *kwloc)
 	Value *v = ir_value(P->g, kind, d.name, dt, s, data);
 	v->param = param;
 	v->slot = slot;
+	v->buffer = strncmp(kwloc, "buffer", 6) == 0; /* a param the graph updates, not trained */
 	parse_bind(P, &d, v);
 }
 
@@ -651,7 +652,7 @@ static int parse_stmt(Parser *P)
 {
 	static const struct { const char *kw; ValueKind k; } decls[] = {
 		{"input", V_INPUT}, {"label", V_LABEL}, {"param", V_PARAM},
-		{"state", V_STATE}, {"const", V_CONST},
+		{"state", V_STATE}, {"const", V_CONST}, {"buffer", V_PARAM},
 	};
 	parse_skip(P);
 	const char *loc = P->p;

@@ -208,7 +208,7 @@ static void print_value_line(FILE *f, const Value *v)
 {
 	static const char *const kw[] = {[V_INPUT] = "input", [V_LABEL] = "label", [V_PARAM] = "param",
 					 [V_STATE] = "state", [V_CONST] = "const", [V_TEMP] = "temp"};
-	fprintf(f, "  %s ", kw[v->kind]);
+	fprintf(f, "  %s ", v->kind == V_PARAM && v->buffer ? "buffer" : kw[v->kind]);
 	print_decl(f, v);
 	if (v->kind == V_STATE && v->param && v->slot) {
 		fputs(" = slot ", f);
@@ -216,7 +216,7 @@ static void print_value_line(FILE *f, const Value *v)
 		fputs(" of ", f);
 		print_ref(f, v->param);
 	}
-	if (v->kind == V_CONST && v->data) {
+	if ((v->kind == V_CONST || (v->kind == V_PARAM && v->buffer)) && v->data) {
 		fputs(" = ", f);
 		print_data(f, v);
 	}

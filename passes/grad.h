@@ -21,7 +21,7 @@ typedef int (*GradRule)(Graph *g, Node *n, Value *const *dout, const char *need,
 #include "ir/ops.def"
 #undef X
 
-/* dy (a broadcast result) summed down to shape s (ReduceSum + Reshape); NULL passes through */
+/* dy (a broadcast result) summed down to shape s (ReduceSum + Reshape); NULL in, NULL out */
 Value *grad_sum_to(Graph *g, Value *dy, const Shape *s);
 
 /* 1 when the op's rule lets a gradient through (its grad column is neither none nor zero). */

@@ -420,5 +420,5 @@ int grad_reduce_mean(Graph *g, Node *n, Value *const *dout, const char *need, Va
 	return done(n, need, din);
 }
 
-/* for the rules in other files (passes/grad_tensor.c) */
+/* sum_to for the rule files beside this one (grad_norm.c) */
 Value *grad_sum_to(Graph *g, Value *dy, const Shape *s) { return sum_to(g, dy, s); }

@@ -92,6 +92,8 @@ int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads)
 				   "adamw)", opt);
 	for (int i = 0; i < g->nparams; i++) {
 		DLCC_ASSERT(grads[i] && ir_shape_eq(&grads[i]->shape, &g->params[i]->shape));
+		if (g->params[i]->buffer) /* running statistics: updated by the graph, not trained */
+			continue;
 		if (!update_one(g, o, opt, g->params[i], grads[i]))
 			return -1;
 	}

@@ -12,6 +12,7 @@ typedef struct {
 	const char *optimizer; /* "sgd", "momentum", "adam", "adamw" */
 	double lr, momentum, dampening, weight_decay, beta1, beta2, eps;
 	int nesterov;
+	int no_fuse; /* pipeline: leave out kernel fusion (--emit dl prints the model, not its kernels) */
 } TrainOpts;
 
 /* torch.optim defaults: lr 1e-3 for adam/adamw, 0.01 for sgd/momentum; momentum 0.9 for
@@ -30,6 +31,8 @@ int pass_cse(Graph *g);
 int pass_simplify(Graph *g);
 /* Parameters = float V_PARAM values on a differentiable path to outputs[0]; others become V_CONST. */
 int pass_mark_params(Graph *g);
+/* BatchNormalization -> batch statistics + running-statistic updates (start of training). */
+int pass_bn_train(Graph *g);
 /* Loss: adds the label input and the scalar loss on outputs[0] (o->loss), sets g->loss. */
 int pass_loss(Graph *g, const TrainOpts *o);
 /* Autodiff: appends the backward program of g->loss; grads[i] = dloss/dparams[i]. */
@@ -40,6 +43,8 @@ int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
 int pass_inference(Graph *g);
 /* loss + autodiff + optimizer: turns a forward graph into the training program. */
 int pass_build_training(Graph *g, const TrainOpts *o);
+/* Fusion grouping (last): Gemm bias → Add; marks kernel groups `fuse = K`, members contiguous. */
+int pass_fuse(Graph *g);
 
 /* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
  * (uses default TrainOpts: cross_entropy, sgd). Returns -1 with g->err set. */

@@ -2,7 +2,8 @@
  * train.c — turn a forward graph into the training program (pass_build_training), and the
  * torch.optim defaults of the training options (train_opts_default).
  *
- * pass_build_training runs pass_loss (label + scalar loss on outputs[0]), pass_autodiff (the
+ * pass_build_training runs pass_bn_train (BatchNormalization with batch statistics), pass_loss
+ * (label + scalar loss on outputs[0]), pass_autodiff (the
  * backward program, one gradient per parameter) and pass_optimizer (state tensors and update
  * nodes), in that order. Precondition: pass_mark_params has already chosen the parameters (the
  * pipeline runs it before cloning the inference graph). Simplifying the result (folding, CSE,
@@ -30,7 +31,7 @@ void train_opts_default(TrainOpts *o, const char *optimizer)
 
 int pass_build_training(Graph *g, const TrainOpts *o)
 {
-	if (pass_loss(g, o) < 0)
+	if (pass_bn_train(g) < 0 || pass_loss(g, o) < 0)
 		return -1;
 	Value **grads = calloc(g->nparams ? g->nparams : 1, sizeof *grads);
 	if (!grads)

@@ -194,6 +194,7 @@ int cmd_compile(int argc, char **argv)
 	if (!o.out && !text)
 		die(EXIT_USAGE, "-o OUT is required for --emit %s", o.emit);
 	compile_opts_finish(&o);
+	o.train.no_fuse = !strcmp(o.emit, "dl");
 	Graph *infer = NULL, *train = NULL;
 	compile_front(&o, &infer, &train);
 	if (text) {

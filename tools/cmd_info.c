@@ -27,6 +27,16 @@ static double node_flops(const Node *n, int64_t b)
 {
 	const OpInfo *oi = &ir_ops[n->op];
 	double out = (double)ir_numel_at(&n->out[0]->shape, b);
+	/* convolutions: 2 FLOPs per (output or dy element) x (weight taps per output channel) */
+	if (n->op == OP_CONV || n->op == OP_CONV_GRAD_INPUT) {
+		const Shape *w = &n->in[1]->shape;
+		double dy = (double)ir_numel_at(&(n->op == OP_CONV ? n->out[0] : n->in[0])->shape, b);
+		return 2.0 * dy * (double)ir_numel(w) / (double)w->d[0];
+	}
+	if (n->op == OP_CONV_GRAD_WEIGHT) {
+		const Shape *w = &n->out[0]->shape;
+		return 2.0 * (double)ir_numel_at(&n->in[0]->shape, b) * (double)ir_numel(w) / (double)w->d[0];
+	}
 	if (oi->kclass != K_GEMM)
 		return oi->kclass == K_NONE ? 0 : out;
 	const Shape *a = &n->in[0]->shape;

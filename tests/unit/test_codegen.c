@@ -10,7 +10,9 @@
  * dims, Gemm in all transposes with bias, MatMul batched and broadcast (one call and a host
  * loop), softmax/logsoftmax and their gradients on short and long rows, reductions, transpose,
  * cross-entropy and its gradient, and each optimizer. Also: the memory plan's figures, the
- * check of in-place updates, and the cuda/ptx emit kinds.
+ * check of in-place updates, and the cuda/ptx emit kinds. Fusion (passes/fuse.c groups, one
+ * kernel each): elementwise chains with broadcasting, reductions with elementwise producers (short
+ * and long), the loss with its gradient and multi-tensor updates, against the same interpreter.
  */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
@@ -22,6 +24,7 @@
 #include "codegen/codegen.h"
 #include "dlcc/dlcc.h"
 #include "ir/interp.h"
+#include "passes/passes.h"
 
 #define DIMS(...) ((int64_t[]){__VA_ARGS__})
 #define SHAPE(...) ir_shape(sizeof DIMS(__VA_ARGS__) / sizeof(int64_t), DIMS(__VA_ARGS__))
@@ -479,12 +482,19 @@ static Graph *mlp_train(const char *opt, Mlp *m)
 	return g;
 }
 
+static int fuse_programs; /* check_training runs pass_fuse on both programs */
+
 static void check_training(const char *opt, int steps)
 {
 	Mlp mi, mt;
 	Graph *inf = ir_graph_new("infer");
 	mlp_forward(inf, &mi, 0);
 	Graph *tr = mlp_train(opt, &mt);
+	if (fuse_programs) {
+		cr_assert_eq(pass_fuse(inf), 0, "%s", inf->err);
+		cr_assert_eq(pass_fuse(tr), 0, "%s", tr->err);
+		cr_assert_eq(ir_verify(tr), 0, "%s", tr->err);
+	}
 	Art a = art_open(inf, tr, 8, DT_F32);
 	Interp *it = interp(tr, DT_F32, 5);
 	for (int s = 1; s <= steps; s++) {
@@ -811,3 +821,79 @@ Test(codegen, plumbing_grads)
 	check_infer(g, 4, 3, 5);
 	ir_graph_free(g);
 }
+/* ---- fusion: passes/fuse.c groups, one kernel each ---- */
+
+static int kernels_of(Graph *g, int max_batch)
+{
+	CgStats st;
+	char err[512];
+	cr_assert_eq(cg_plan(g, max_batch, &st, err, sizeof err), 0, "%s", err);
+	return st.kernels;
+}
+
+static void fuse(Graph *g)
+{
+	cr_assert_eq(pass_fuse(g), 0, "%s", g->err);
+	cr_assert_eq(ir_verify(g), 0, "%s", g->err);
+}
+
+Test(fusion, chain_with_broadcasts)
+{
+	Graph *g = ir_graph_new("chain");
+	Value *x = input(g, "x", SHAPE(-1, 3, 4));
+	Value *e = input(g, "e", SHAPE(-1, 1, 4));
+	Value *w = param(g, "w", SHAPE(4));
+	Value *c = ir_value(g, V_CONST, "c", DT_F32, SHAPE(3, 1), (float[]){0.5f, -2.0f, 3.0f});
+	Value *a = op2(g, OP_ADD, x, w);
+	Value *m = out(g, op2(g, OP_MUL, a, c)); /* read outside: written by the group */
+	Value *t = op2(g, OP_SUB, op1(g, OP_TANH, m), e);
+	Node *n = ir_begin(g, OP_LEAKY_RELU, "lrelu", 1, &t);
+	ir_set_f(g, n, "alpha", 0.2);
+	out(g, op2(g, OP_MUL, fin(g, n), ir_const_scalar(g, DT_F32, 1.5)));
+	cr_assert_eq(kernels_of(g, 4), 6);
+	fuse(g);
+	cr_assert_eq(kernels_of(g, 4), 1);
+	check_infer(g, 4, 3, 0);
+	ir_graph_free(g);
+}
+
+/* ReluGrad + bias gradient (and a ReduceMean of an Exp chain) with short or long reductions */
+static void reduce_group_graph(int max_batch, int batch)
+{
+	Graph *g = ir_graph_new("reduce");
+	Value *x = input(g, "x", SHAPE(-1, 5)), *dy = input(g, "dy", SHAPE(-1, 5));
+	Value *w = param(g, "w", SHAPE(5, 5));
+	Value *r = op2(g, OP_RELU_GRAD, dy, x);
+	out(g, ir_op2(g, OP_MATMUL, r, w)); /* a product reads r: the reduction moves up to r */
+	out(g, reduce(g, OP_REDUCE_SUM, r, 1, DIMS(0), 0));
+	Value *h = op2(g, OP_MUL, op1(g, OP_EXP, x), dy);
+	out(g, reduce(g, OP_REDUCE_MEAN, h, 1, DIMS(0), 1));
+	fuse(g);
+	cr_assert_eq(kernels_of(g, max_batch), 2);
+	check_infer(g, max_batch, batch, 0);
+	ir_graph_free(g);
+}
+
+Test(fusion, reduce_short) { reduce_group_graph(8, 5); }
+Test(fusion, reduce_long) { reduce_group_graph(300, 270); }
+
+Test(fusion, training_groups)
+{
+	Mlp m;
+	Graph *g = mlp_train("adam", &m);
+	fuse(g);
+	/* bias add; loss + gradient + bias gradient; one update for both parameters */
+	cr_assert_eq(kernels_of(g, 8), 3);
+	ir_graph_free(g);
+}
+
+static void check_training_fused(const char *opt)
+{
+	fuse_programs = 1;
+	check_training(opt, 3);
+	fuse_programs = 0;
+}
+
+Test(fusion, train_sgd) { check_training_fused("sgd"); }
+Test(fusion, train_momentum) { check_training_fused("momentum"); }
+Test(fusion, train_adam) { check_training_fused("adam"); }

@@ -1,0 +1,162 @@
+/*
+ * cg_fuse.c — the fusion groups of a program, as codegen sees them, and their kernels' dispatch.
+ *
+ * passes/fuse.c marks groups with the node attribute `fuse = K` and makes each contiguous in
+ * the schedule; here they are read back (and checked) into a CgFusion: per schedule position
+ * the group, per group its kind (decided by its members' ops) and span, and per value whether
+ * it is internal — produced by a member and read only by members of the same group (not in the
+ * optimizer and loss kernels, which write every result), so it has
+ * no buffer (the memory plan skips it) and lives in a register of the group kernel. The memory
+ * plan also reads the spans: a group reads its operands at its last position and writes its
+ * outputs from its first. cg_emit_group hands a group to the kernel writer of its kind.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cg_internal.h"
+
+static int is_update(Op op)
+{
+	return op == OP_SGD_UPDATE || op == OP_MOMENTUM_UPDATE || op == OP_ADAM_UPDATE;
+}
+
+static CgGroupKind group_kind(const CgGroup *gr)
+{
+	const Node *last = gr->nodes[gr->n - 1];
+	if (is_update(last->op))
+		return CG_G_OPTIM;
+	if (gr->nodes[0]->op == OP_SOFTMAX_CROSS_ENTROPY)
+		return CG_G_LOSS;
+	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
+}
+
+/* members agree with their kind: the shape of the index space, the ops */
+static int check_group(const CgGroup *gr, char *err, size_t errlen)
+{
+	const Shape *dom = gr->kind == CG_G_REDUCE ? &gr->nodes[gr->n - 1]->in[0]->shape : &gr->nodes[0]->out[0]->shape;
+	for (int i = 0; i < gr->n; i++) {
+		const Node *n = gr->nodes[i];
+		KClass k = ir_ops[n->op].kclass;
+		int ok;
+		switch (gr->kind) {
+		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
+		case CG_G_LOSS:
+			ok = (gr->n == 2 || gr->n == 3) && (i == 2 ? k == K_REDUCE :
+				n->op == (i ? OP_SOFTMAX_CROSS_ENTROPY_GRAD : OP_SOFTMAX_CROSS_ENTROPY));
+			break;
+		default:
+			ok = (i == gr->n - 1 && gr->kind == CG_G_REDUCE) ||
+			     ((k == K_UNARY || k == K_BINARY) && ir_shape_eq(&n->out[0]->shape, dom));
+		}
+		if (!ok)
+			return cg_fail(err, errlen, "codegen: node '%s' (%s) cannot be fused with node '%s' (%s)",
+				       n->name, ir_ops[n->op].name, gr->nodes[0]->name, ir_ops[gr->nodes[0]->op].name);
+	}
+	return 0;
+}
+
+static int read_groups(CgFusion *f, const Graph *g, char *err, size_t errlen)
+{
+	for (int i = 0; i < g->nnodes; i++) {
+		int64_t id = ir_attr_i(g->nodes[i], "fuse", 0);
+		f->of[i] = -1;
+		if (id <= 0)
+			continue;
+		CgGroup *gr = f->ngroups ? &f->groups[f->ngroups - 1] : NULL;
+		if (!gr || gr->id != id) {
+			for (int k = 0; k < f->ngroups; k++)
+				if (f->groups[k].id == id)
+					return cg_fail(err, errlen, "codegen: fusion group %lld is not contiguous "
+							   "in the schedule (node '%s')", (long long)id, g->nodes[i]->name);
+			gr = &f->groups[f->ngroups++];
+			*gr = (CgGroup){.id = (int)id, .first = i, .nodes = (const Node **)g->nodes + i};
+		}
+		gr->last = i;
+		gr->n++;
+		f->of[i] = f->ngroups - 1;
+	}
+	for (int k = 0; k < f->ngroups; k++) {
+		f->groups[k].kind = group_kind(&f->groups[k]);
+		if (check_group(&f->groups[k], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int visible(const Graph *g, const Value *v)
+{
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i] == v)
+			return 1;
+	for (int i = 0; i < g->nupdates; i++)
+		if (g->updates[i].value == v)
+			return 1;
+	return g->loss == v;
+}
+
+/* internal: a group member's output that only members of its group read */
+static void find_internal(CgFusion *f, const Graph *g, const int *pos)
+{
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		for (int o = 0; o < n->nout; o++)
+			f->internal[n->out[o]->id] = f->of[i] >= 0 && f->groups[f->of[i]].kind != CG_G_OPTIM &&
+						     f->groups[f->of[i]].kind != CG_G_LOSS && !visible(g, n->out[o]);
+		for (int k = 0; k < n->nin; k++) {
+			const Value *v = n->in[k];
+			if (v->def && (f->of[i] < 0 || f->of[pos[v->def->id]] != f->of[i]))
+				f->internal[v->id] = 0;
+		}
+	}
+}
+
+int cg_fusion_build(CgFusion *f, const Graph *g, char *err, size_t errlen)
+{
+	memset(f, 0, sizeof *f);
+	f->of = malloc((g->nnodes + 1) * sizeof *f->of);
+	f->groups = calloc(g->nnodes + 1, sizeof *f->groups);
+	f->internal = calloc(g->nvalues + 1, 1);
+	if (read_groups(f, g, err, errlen) < 0)
+		return -1;
+	int maxid = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		maxid = g->nodes[i]->id > maxid ? g->nodes[i]->id : maxid;
+	int *pos = calloc(maxid + 1, sizeof *pos);
+	for (int i = 0; i < g->nnodes; i++)
+		pos[g->nodes[i]->id] = i;
+	find_internal(f, g, pos);
+	free(pos);
+	return 0;
+}
+
+void cg_fusion_free(CgFusion *f)
+{
+	free(f->of);
+	free(f->groups);
+	free(f->internal);
+	memset(f, 0, sizeof *f);
+}
+
+int cg_fusion_first(const CgFusion *f, int at) { return f->of && f->of[at] >= 0 ? f->groups[f->of[at]].first : at; }
+int cg_fusion_last(const CgFusion *f, int at) { return f->of && f->of[at] >= 0 ? f->groups[f->of[at]].last : at; }
+
+/* "fuses: %8 = Add(%7, %b) [node ...]; %9 = Relu(%8) [node ...]" for comments */
+const char *cg_group_comment(const CgGroup *gr)
+{
+	static char s[4096];
+	size_t o = snprintf(s, sizeof s, "fuses %d ops: ", gr->n);
+	for (int i = 0; i < gr->n && o < sizeof s; i++)
+		o += snprintf(s + o, sizeof s - o, "%s%s", i ? "; " : "", cg_node_comment(gr->nodes[i]));
+	return s;
+}
+
+int cg_emit_group(CgEmit *e, const CgGroup *gr)
+{
+	switch (gr->kind) {
+	case CG_G_EW: return cg_emit_ew_group(e, gr);
+	case CG_G_REDUCE: return cg_emit_reduce_group(e, gr);
+	case CG_G_LOSS: return cg_emit_loss_group(e, gr);
+	case CG_G_OPTIM: return cg_emit_optimizer_group(e, gr);
+	}
+	return -1;
+}

@@ -1,0 +1,418 @@
+/*
+ * fuse.c — fusion grouping: which nodes run as one kernel.
+ *
+ * The pass does not change what the program computes; it marks groups with the node attribute
+ * `fuse = K` (K = 1, 2, ... in schedule order) and sinks every member to its group's last
+ * member, so that each group is contiguous in the schedule. Codegen (codegen/cg_fuse.c) emits
+ * one kernel per group; a member output that nothing outside the group reads is never written
+ * to memory. Groups, found in one walk over the schedule:
+ *   elementwise  K_UNARY/K_BINARY nodes with one output shape (the group's index space); an
+ *                operand of another shape broadcasts into it; a node joins the latest group
+ *                that produces one of its operands;
+ *   reduction    such a group followed by the ReduceSum/ReduceMean of one of its values
+ *                (the group's index space is the reduction's input), e.g. ReluGrad + bias grad;
+ *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one read of the logits),
+ *                and the sum of that gradient over all but the class axis (the bias gradient);
+ *   optimizer    every update node of the step with the same op and attributes (multi-tensor).
+ * First, Gemm's bias C (beta = 1) becomes an Add after a bias-free Gemm, so that the bias add
+ * joins the elementwise group of the activation that follows. A group runs at one member's
+ * position: a joining node either moves the group down to itself (legal when nothing that runs
+ * in between reads the group's outputs) or moves up to the group (legal when its operands are
+ * made before it), as a bias gradient's ReduceSum moves up to its ReluGrad past the matrix
+ * products that also read it. Every member is computed once per element (nothing is
+ * recomputed). Precondition: a verified graph; re-running it regroups.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/passes.h"
+
+#define FUSE_MAX_TENSORS 16 /* kernel arguments of one elementwise group */
+#define FUSE_SHORT_ROW 256  /* the loss pair fuses for class axes shorter than this */
+
+typedef enum { G_EW, G_REDUCE, G_LOSS, G_OPTIM } GKind;
+
+typedef struct {
+	GKind kind;
+	int first;    /* schedule position of the first member */
+	int at;       /* where the group runs: a member's position (later ones are hoisted to it) */
+	int size, closed;
+} Group;
+
+typedef struct {
+	Graph *g;
+	int *pos;        /* by node id: schedule position */
+	int *grp;        /* by schedule position: group index, -1 none */
+	int *use0, *use; /* by value id: its readers' positions are use[use0[id] .. use0[id + 1]) */
+	Group *groups;
+	int ngroups;
+} Fuse;
+
+static int is_ew(const Node *n)
+{
+	KClass k = ir_ops[n->op].kclass;
+	return (k == K_UNARY || k == K_BINARY) && ir_ops[n->op].body;
+}
+
+static int is_update(const Node *n)
+{
+	return n->op == OP_SGD_UPDATE || n->op == OP_MOMENTUM_UPDATE || n->op == OP_ADAM_UPDATE;
+}
+
+/* group of the node producing v, -1 when none */
+static int grp_of_value(const Fuse *f, const Value *v)
+{
+	return v->def ? f->grp[f->pos[v->def->id]] : -1;
+}
+
+/* where the node at position j runs */
+static int eff(const Fuse *f, int j) { return f->grp[j] >= 0 ? f->groups[f->grp[j]].at : j; }
+
+/* v is read by the graph itself: an output, the loss, an update's value */
+static int graph_visible(const Graph *g, const Value *v)
+{
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i] == v)
+			return 1;
+	for (int i = 0; i < g->nupdates; i++)
+		if (g->updates[i].value == v)
+			return 1;
+	return g->loss == v;
+}
+
+static void index_uses(Fuse *f)
+{
+	Graph *g = f->g;
+	int *cnt = calloc(g->nvalues + 2, sizeof *cnt), total = 0;
+	for (int j = 0; j < g->nnodes; j++)
+		for (int k = 0; k < g->nodes[j]->nin; k++)
+			cnt[g->nodes[j]->in[k]->id]++;
+	f->use0 = malloc((g->nvalues + 2) * sizeof *f->use0);
+	for (int v = 0; v <= g->nvalues; v++) {
+		f->use0[v] = total;
+		total += v < g->nvalues ? cnt[v] : 0;
+		cnt[v] = 0;
+	}
+	f->use = malloc((total + 1) * sizeof *f->use);
+	for (int j = 0; j < g->nnodes; j++)
+		for (int k = 0; k < g->nodes[j]->nin; k++) {
+			int v = g->nodes[j]->in[k]->id;
+			f->use[f->use0[v] + cnt[v]++] = j;
+		}
+	free(cnt);
+}
+
+/* node at position j counts as a member of G (extra: a prospective member) */
+static int in_group(const Fuse *f, int G, int j, int extra) { return f->grp[j] == G || j == extra; }
+
+/* running G at position `at` (later than now) is legal: no other node that runs before `at`
+ * reads an output of a member */
+static int can_sink(const Fuse *f, int G, int at)
+{
+	Graph *g = f->g;
+	for (int j = f->groups[G].first; j < g->nnodes; j++) {
+		if (f->grp[j] != G)
+			continue;
+		const Node *n = g->nodes[j];
+		for (int o = 0; o < n->nout; o++)
+			for (int u = f->use0[n->out[o]->id]; u < f->use0[n->out[o]->id + 1]; u++)
+				if (f->grp[f->use[u]] != G && eff(f, f->use[u]) < at)
+					return 0;
+	}
+	return 1;
+}
+
+/* the node at `j` may run at G's position instead: each operand is G's or made before */
+static int can_hoist(const Fuse *f, int G, int j)
+{
+	const Node *n = f->g->nodes[j];
+	for (int k = 0; k < n->nin; k++) {
+		const Value *v = n->in[k];
+		if (v->def && f->grp[f->pos[v->def->id]] != G && eff(f, f->pos[v->def->id]) >= f->groups[G].at)
+			return 0;
+	}
+	return 1;
+}
+
+/* a member's output is read outside G (+ extra) */
+static int read_outside(const Fuse *f, int G, const Value *v, int extra)
+{
+	if (graph_visible(f->g, v))
+		return 1;
+	for (int u = f->use0[v->id]; u < f->use0[v->id + 1]; u++)
+		if (!in_group(f, G, f->use[u], extra))
+			return 1;
+	return 0;
+}
+
+/* kernel tensors of group G plus the node at `extra`: outside operands (a bound: an operand
+ * read by two members counts twice) + outputs read outside the group */
+static int tensor_count(const Fuse *f, int G, int extra)
+{
+	Graph *g = f->g;
+	int cnt = 0;
+	for (int j = f->groups[G].first; j < g->nnodes; j++) {
+		if (!in_group(f, G, j, extra))
+			continue;
+		const Node *n = g->nodes[j];
+		for (int k = 0; k < n->nin; k++) {
+			const Value *v = n->in[k];
+			int dup = v->def && in_group(f, G, f->pos[v->def->id], extra);
+			for (int m = 0; m < k && !dup; m++)
+				dup = n->in[m] == v;
+			cnt += !dup;
+		}
+		for (int o = 0; o < n->nout; o++)
+			cnt += read_outside(f, G, n->out[o], extra);
+	}
+	return cnt;
+}
+
+static int new_group(Fuse *f, GKind kind, int at)
+{
+	f->groups[f->ngroups] = (Group){kind, at, at, 1, 0};
+	f->grp[at] = f->ngroups;
+	return f->ngroups++;
+}
+
+/* the node at `at` joins G: G runs at `at` (sink) or the node runs at G's position (hoist) */
+static int try_join(Fuse *f, int G, int at)
+{
+	Group *gr = &f->groups[G];
+	if (gr->closed || tensor_count(f, G, at) > FUSE_MAX_TENSORS)
+		return 0;
+	if (can_sink(f, G, at))
+		gr->at = at;
+	else if (!can_hoist(f, G, at))
+		return 0;
+	f->grp[at] = G;
+	gr->size++;
+	return 1;
+}
+
+/* the latest open elementwise group producing an operand of n with the shape `domain` */
+static int producer_group(const Fuse *f, const Node *n, const Shape *domain)
+{
+	int best = -1;
+	for (int k = 0; k < n->nin; k++) {
+		int G = grp_of_value(f, n->in[k]);
+		if (G < 0 || f->groups[G].kind != G_EW || f->groups[G].closed)
+			continue;
+		const Node *p = n->in[k]->def;
+		if (ir_shape_eq(&p->out[0]->shape, domain) && (best < 0 || f->groups[G].at > f->groups[best].at))
+			best = G;
+	}
+	return best;
+}
+
+static void visit_ew(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	int G = producer_group(f, n, &n->out[0]->shape);
+	if (G < 0 || !try_join(f, G, at))
+		new_group(f, G_EW, at);
+}
+
+/* the reduction sums over every axis but the last (a bias gradient of logits) */
+static int reduces_leading(const Node *n)
+{
+	int cnt = 0, rank = n->in[0]->shape.rank, mask = 0;
+	const int64_t *ax = ir_attr_ints(n, "axes", &cnt);
+	for (int i = 0; ax && i < cnt; i++)
+		mask |= 1 << (ax[i] < 0 ? ax[i] + rank : ax[i]);
+	return rank >= 2 && ax && cnt == rank - 1 && mask == (1 << (rank - 1)) - 1;
+}
+
+/* the bias gradient of the logits joins the loss pair that makes their gradient */
+static int join_loss(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	int G = grp_of_value(f, n->in[0]);
+	if (G < 0 || f->groups[G].kind != G_LOSS || f->groups[G].size != 2 || !reduces_leading(n) ||
+	    n->in[0]->def->op != OP_SOFTMAX_CROSS_ENTROPY_GRAD || !can_hoist(f, G, at))
+		return 0;
+	f->grp[at] = G;
+	f->groups[G].size++;
+	return 1;
+}
+
+static void visit_reduce(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	if (join_loss(f, at))
+		return;
+	int G = producer_group(f, n, &n->in[0]->shape);
+	if (G >= 0 && try_join(f, G, at)) {
+		f->groups[G].kind = G_REDUCE;
+		f->groups[G].closed = 1;
+	}
+}
+
+/* SoftmaxCrossEntropyGrad(dl, z, t) joins the SoftmaxCrossEntropy(z, t) before it */
+static void visit_ce_grad(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	const Shape *z = &n->in[1]->shape;
+	int64_t classes = z->rank ? z->d[z->rank - 1] : 0;
+	if (classes < 0 || classes >= FUSE_SHORT_ROW)
+		return;
+	for (int j = at - 1; j >= 0; j--) {
+		const Node *c = f->g->nodes[j];
+		if (c->op != OP_SOFTMAX_CROSS_ENTROPY || c->in[0] != n->in[1] || c->in[1] != n->in[2] || f->grp[j] >= 0)
+			continue;
+		int G = new_group(f, G_LOSS, j);
+		if (!try_join(f, G, at))
+			f->grp[j] = -1, f->ngroups--;
+		else
+			f->groups[G].closed = 1;
+		return;
+	}
+}
+
+static int same_attrs(const Node *a, const Node *b)
+{
+	if (a->op != b->op || a->nattr != b->nattr)
+		return 0;
+	for (int i = 0; i < a->nattr; i++) {
+		const Attr *x = &a->attr[i], *y = ir_attr(b, x->name);
+		if (!y || x->kind != y->kind || x->i != y->i || x->f != y->f)
+			return 0;
+	}
+	return 1;
+}
+
+/* every ungrouped update node like the one at `at` joins one group, if the group can sink */
+static void group_updates(Fuse *f, int at)
+{
+	Graph *g = f->g;
+	int G = new_group(f, G_OPTIM, at);
+	for (int j = at + 1; j < g->nnodes; j++)
+		if (f->grp[j] < 0 && is_update(g->nodes[j]) && same_attrs(g->nodes[at], g->nodes[j]) &&
+		    can_sink(f, G, j)) {
+			f->grp[j] = G;
+			f->groups[G].at = j;
+			f->groups[G].size++;
+		}
+	f->groups[G].closed = 1;
+}
+
+static void walk(Fuse *f)
+{
+	Graph *g = f->g;
+	for (int at = 0; at < g->nnodes; at++) {
+		const Node *n = g->nodes[at];
+		if (f->grp[at] >= 0)
+			continue;
+		if (is_ew(n))
+			visit_ew(f, at);
+		else if (ir_ops[n->op].kclass == K_REDUCE)
+			visit_reduce(f, at);
+		else if (n->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD)
+			visit_ce_grad(f, at);
+	}
+	for (int at = 0; at < g->nnodes; at++)
+		if (f->grp[at] < 0 && is_update(g->nodes[at]))
+			group_updates(f, at);
+}
+
+/* ---- Gemm bias → Add ---- */
+
+/* Y = Gemm(A, B, C) {beta = 1} becomes P = Gemm(A, B); Y = Add(P, C): Y keeps its value */
+static int split_bias(Graph *g, int at, int *maxid)
+{
+	Node *n = g->nodes[at];
+	Node *p = ir_begin(g, OP_GEMM, n->name, 2, n->in);
+	ir_set_f(g, p, "alpha", ir_attr_f(n, "alpha", 1.0));
+	ir_set_i(g, p, "transA", ir_attr_i(n, "transA", 0));
+	ir_set_i(g, p, "transB", ir_attr_i(n, "transB", 0));
+	if (ir_finish(g, p) < 0)
+		return -1;
+	p->id = ++*maxid; /* ir_finish numbers after the last node, which need not be the largest */
+	memmove(g->nodes + at + 1, g->nodes + at, (g->nnodes - 1 - at) * sizeof *g->nodes);
+	g->nodes[at] = p;
+	Value **in = ir_alloc(g, 2 * sizeof *in);
+	in[0] = p->out[0];
+	in[1] = n->in[2];
+	char name[512];
+	snprintf(name, sizeof name, "%s/bias", n->name ? n->name : "Gemm");
+	n->op = OP_ADD;
+	n->in = in;
+	n->nin = 2;
+	n->nattr = 0;
+	n->name = ir_strdup(g, name);
+	return 0;
+}
+
+static int split_biases(Graph *g, int *maxid)
+{
+	for (int at = 0; at < g->nnodes; at++) {
+		Node *n = g->nodes[at];
+		if (n->op == OP_GEMM && n->nin == 3 && ir_attr_f(n, "beta", 1.0) == 1.0 && split_bias(g, at, maxid) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- attributes and the new schedule ---- */
+
+static void drop_fuse_attr(Node *n)
+{
+	for (int i = 0; i < n->nattr; i++)
+		if (!strcmp(n->attr[i].name, "fuse")) {
+			memmove(n->attr + i, n->attr + i + 1, (n->nattr - i - 1) * sizeof *n->attr);
+			n->nattr--;
+			return;
+		}
+}
+
+/* groups of two or more get ids in the order they run; their members run together */
+static void apply(Fuse *f)
+{
+	Graph *g = f->g;
+	Node **order = malloc(g->nnodes * sizeof *order);
+	int next = 1, k = 0;
+	for (int at = 0; at < g->nnodes; at++) {
+		int G = f->grp[at];
+		if (G < 0 || f->groups[G].size < 2) {
+			order[k++] = g->nodes[at];
+			continue;
+		}
+		if (at != f->groups[G].at)
+			continue;
+		for (int j = f->groups[G].first; j < g->nnodes; j++)
+			if (f->grp[j] == G) {
+				ir_set_i(g, g->nodes[j], "fuse", next);
+				order[k++] = g->nodes[j];
+			}
+		next++;
+	}
+	DLCC_ASSERT(k == g->nnodes);
+	memcpy(g->nodes, order, g->nnodes * sizeof *order);
+	free(order);
+}
+
+int pass_fuse(Graph *g)
+{
+	int maxid = 0;
+	for (int i = 0; i < g->nnodes; i++) {
+		drop_fuse_attr(g->nodes[i]);
+		maxid = g->nodes[i]->id > maxid ? g->nodes[i]->id : maxid;
+	}
+	if (split_biases(g, &maxid) < 0)
+		return -1;
+	Fuse f = {g, calloc(maxid + 1, sizeof(int)), malloc((g->nnodes + 1) * sizeof(int)), NULL, NULL,
+		  calloc(g->nnodes + 1, sizeof(Group)), 0};
+	for (int i = 0; i < g->nnodes; i++) {
+		f.pos[g->nodes[i]->id] = i;
+		f.grp[i] = -1;
+	}
+	index_uses(&f);
+	walk(&f);
+	apply(&f);
+	free(f.use0);
+	free(f.use);
+	free(f.pos);
+	free(f.grp);
+	free(f.groups);
+	return 0;
+}
