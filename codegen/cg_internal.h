@@ -213,6 +213,8 @@ int cg_emit_map(CgEmit *e, const Node *n, const char *body);
 /* the data-path plumbing ops (cg_tensor.c): Gather, GatherGrad, Slice, SliceGrad, Concat,
  * Trilu, Where, Cast */
 int cg_emit_tensor(CgEmit *e, const Node *n);
+/* reductions, dropout, losses (cg_reduce2.c): ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
+int cg_emit_reduce2(CgEmit *e, const Node *n);
 /* fused groups (cg_fuse.c dispatches by kind) */
 int cg_emit_group(CgEmit *e, const CgGroup *gr);
 const char *cg_group_comment(const CgGroup *gr);

@@ -92,6 +92,10 @@ int onnx_opset_check(OnnxCtx *c, const Onnx__NodeProto *n);
 /* ---- onnx_ops_tensor.c: Gather, Slice, Split, Concat, Expand, Cast, Trilu, Pow, Max, Min ---- */
 int (*onnx_tensor_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
 const char *onnx_tensor_op_name(int i);                       /* i-th name, NULL after the last */
+/* ---- onnx_ops_reduce.c: ReduceMax/Min/Prod, ArgMax, Dropout, the losses; onnx_ops_einsum.c ---- */
+int (*onnx_reduce_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
+const char *onnx_reduce_op_name(int i);                       /* i-th name, NULL after the last */
+int onnx_import_einsum(NodeCx *x);
 /* ---- onnx_norm.c: normalization and activation importers ---- */
 int onnx_imp_batchnorm(NodeCx *x);
 int onnx_imp_layernorm(NodeCx *x);

@@ -404,6 +404,8 @@ static ImportFn find_importer(const char *op_type)
 			return importers[i].fn;
 	if (onnx_tensor_importer(op_type))
 		return onnx_tensor_importer(op_type);
+	if (onnx_reduce_importer(op_type))
+		return onnx_reduce_importer(op_type);
 	int op = ir_op_lookup(op_type);
 	return op >= 0 && ir_ops[op].onnx ? imp_generic : NULL;
 }
@@ -428,6 +430,8 @@ const char *onnx_supported_ops(void)
 		append_name(buf, sizeof buf, importers[i].op);
 	for (int i = 0; onnx_tensor_op_name(i); i++)
 		append_name(buf, sizeof buf, onnx_tensor_op_name(i));
+	for (int i = 0; onnx_reduce_op_name(i); i++)
+		append_name(buf, sizeof buf, onnx_reduce_op_name(i));
 	for (int i = 0; onnx_fold_ops[i]; i++)
 		append_name(buf, sizeof buf, onnx_fold_ops[i]);
 	buf[strlen(buf) - 1] = 0; /* the last comma */

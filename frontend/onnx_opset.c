@@ -30,6 +30,8 @@ static const struct {
 	{"Reshape", 5}, {"Flatten", 1}, {"Transpose", 1}, {"ReduceSum", 1}, {"ReduceMean", 1},
 	{"Squeeze", 1}, {"Unsqueeze", 1}, {"Cast", 6}, {"Constant", 1}, {"Shape", 1},
 	{"Gather", 1}, {"Concat", 4}, {"Slice", 10},
+	/* reductions and dropout (onnx_ops_reduce.c); Dropout's is_test went at 7 */
+	{"ReduceMax", 1}, {"ReduceMin", 1}, {"ReduceProd", 1}, {"ArgMax", 1}, {"Dropout", 7},
 };
 
 static int since_of(const char *op)

@@ -849,6 +849,9 @@ static int run_op(Interp *it, const Node *n)
 	case OP_LESS_OR_EQUAL: case OP_GREATER_OR_EQUAL: case OP_NOT: case OP_AND: case OP_OR:
 	case OP_POW: case OP_RECIPROCAL: case OP_MAX: case OP_MIN:
 		return interp_tensor_op(it, n);
+	case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD: case OP_ARG_MAX: case OP_DROPOUT:
+	case OP_NLL_LOSS: case OP_NLL_LOSS_GRAD:
+		return interp_reduce_op(it, n);
 	case OP_BATCH_NORM: return op_batchnorm(it, n);
 	case OP_CLIP: case OP_CLIP_GRAD: case OP_ERF: case OP_ERF_GRAD: case OP_GELU: case OP_GELU_GRAD:
 	case OP_GELU_TANH: case OP_GELU_TANH_GRAD: case OP_HARD_SIGMOID: case OP_HARD_SIGMOID_GRAD:

@@ -33,5 +33,7 @@ struct Interp {
 
 /* run one plumbing op (ir/interp_tensor.c); 0 or -1 with it->err */
 int interp_tensor_op(Interp *it, const Node *n);
+/* run one reduction / dropout / loss op (ir/interp_reduce.c); 0 or -1 with it->err */
+int interp_reduce_op(Interp *it, const Node *n);
 
 #endif

@@ -187,6 +187,11 @@ int ir_broadcast(Graph *g, const Shape *a, const Shape *b, Shape *out);
 /* positions start, start+step, ... before end (Slice, normalised attributes; ir/shape_tensor.c) */
 int64_t ir_slice_count(int64_t start, int64_t end, int64_t step);
 
+/* Dropout's counter-based RNG (ir/interp_reduce.c): the keep threshold of a ratio, and whether
+ * element i is kept at optimizer step `step` */
+uint64_t ir_dropout_threshold(double ratio);
+int ir_dropout_keep(uint64_t seed, int64_t step, int64_t i, uint64_t threshold);
+
 /* ---- verifier, printer, parser ---- */
 int ir_verify(Graph *g); /* 0 ok; -1 with g->err */
 void ir_print(FILE *f, const Graph *g);

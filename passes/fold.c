@@ -25,7 +25,7 @@ static int fold_candidate(const Node *n)
 {
 	if (n->op == OP_SGD_UPDATE || n->op == OP_MOMENTUM_UPDATE || n->op == OP_ADAM_UPDATE)
 		return 0;
-	if (n->nin == 0)
+	if (n->nin == 0 || ir_attr(n, "seed")) /* seeded (random) ops draw anew each step */
 		return 0;
 	for (int k = 0; k < n->nin; k++)
 		if (n->in[k]->kind != V_CONST || !n->in[k]->data)

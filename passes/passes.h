@@ -39,6 +39,8 @@ int pass_loss(Graph *g, const TrainOpts *o);
 int pass_autodiff(Graph *g, Value **grads);
 /* Optimizer: adds the state tensors and update nodes for every parameter, given its gradient. */
 int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
+/* Inference behaviour of the forward graph's clone: Dropout becomes the identity (ratio 0). */
+int pass_inference(Graph *g);
 /* loss + autodiff + optimizer: turns a forward graph into the training program. */
 int pass_build_training(Graph *g, const TrainOpts *o);
 /* Fusion grouping (last): Gemm bias → Add; marks kernel groups `fuse = K`, members contiguous. */

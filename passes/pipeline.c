@@ -72,7 +72,8 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 /* every name in a --dump-ir list is a step of the pipeline */
 static int pipe_check_dump(Graph *g, const char *dump)
 {
-	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train", "cse", "simplify", "fuse"};
+	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train", "cse", "simplify",
+					    "inference", "fuse"};
 	if (!dump || strcmp(dump, "after-all") == 0)
 		return 0;
 	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
@@ -81,7 +82,7 @@ static int pipe_check_dump(Graph *g, const char *dump)
 			ok |= (int)strlen(steps[i]) == n && strncmp(p, steps[i], n) == 0;
 		if (!ok)
 			return ir_error(g, "--dump-ir: unknown pass '%.*s' (after-all, or a list of: "
-					"import, mark-params, fold, dce, train, cse, simplify, fuse)", n, p);
+					"import, mark-params, fold, dce, train, cse, simplify, inference, fuse)", n, p);
 	}
 	return 0;
 }
@@ -103,7 +104,8 @@ int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Gr
 	if (train && !(t = pipe_training(&d, g, o)))                     /* the training program */
 		return -1;
 	*infer_out = ir_graph_clone(g);                                  /* the inference program */
-	if (pipe_step(&d, *infer_out, "fuse", o->no_fuse ? 0 : pass_fuse(*infer_out)) < 0) { /* kernel groups */
+	if (pipe_step(&d, *infer_out, "inference", pass_inference(*infer_out)) < 0 ||        /* no dropout */
+	    pipe_step(&d, *infer_out, "fuse", o->no_fuse ? 0 : pass_fuse(*infer_out)) < 0) { /* kernel groups */
 		memcpy(g->err, (*infer_out)->err, sizeof g->err);
 		ir_graph_free(t);
 		ir_graph_free(*infer_out);

@@ -193,6 +193,35 @@ static void add_plumbing(Graph *g, Value *x)
 	ir_add_output(g, fin(g, n, 0));
 }
 
+/* the reduction, dropout and loss block: ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
+static void add_reduce_block(Graph *g, Value *x, Value *lab)
+{
+	static const Op red[] = {OP_REDUCE_MAX, OP_REDUCE_MIN, OP_REDUCE_PROD};
+	for (int i = 0; i < 3; i++) {
+		Node *n = node(g, red[i], NULL, 1, &x);
+		ir_set_ints(g, n, "axes", 1, (int64_t[]){1});
+		ir_set_i(g, n, "keepdims", i);
+		ir_add_output(g, fin(g, n, 0));
+	}
+	Node *n = node(g, OP_ARG_MAX, NULL, 1, &x);
+	ir_set_i(g, n, "axis", 1);
+	ir_set_i(g, n, "select_last_index", 1);
+	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_DROPOUT, NULL, 1, &x);
+	ir_set_f(g, n, "ratio", 0.25);
+	ir_set_i(g, n, "seed", 1234567);
+	Value *d = fin(g, n, 0);
+	ir_add_output(g, n->out[1]);
+	n = node(g, OP_NLL_LOSS, NULL, 2, (Value *[]){d, lab});
+	ir_set_s(g, n, "reduction", "sum");
+	ir_set_i(g, n, "ignore_index", -1);
+	Value *l = fin(g, n, 0), *ws = n->out[1];
+	n = node(g, OP_NLL_LOSS_GRAD, NULL, 4, (Value *[]){l, d, lab, ws});
+	ir_set_s(g, n, "reduction", "sum");
+	ir_set_i(g, n, "ignore_index", -1);
+	ir_add_output(g, fin(g, n, 0));
+}
+
 /* normalization and activations: every op of that group once, a buffer, attributes */
 static Value *add_normact(Graph *g, Value *z)
 {
@@ -287,6 +316,7 @@ static Graph *build_everything(void)
 	Value *z = add_forward(g, x, w, b, m);
 	ir_add_output(g, z);
 	add_plumbing(g, x);
+	add_reduce_block(g, x, lab);
 	ir_add_output(g, add_normact(g, z));
 	Value *loss = ir_op2(g, OP_SOFTMAX_CROSS_ENTROPY, z, lab);
 	Value *one = ir_const_scalar(g, DT_F32, 1.0);
