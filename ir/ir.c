@@ -187,7 +187,7 @@ int ir_finish(Graph *g, Node *n)
 		g->nvalues -= n->nout; /* the outputs were the last values made */
 		return -1;
 	}
-	n->id = g->nnodes ? g->nodes[g->nnodes - 1]->id + 1 : 0;
+	n->id = g->next_node_id++;
 	if (!n->name) {
 		char buf[48];
 		snprintf(buf, sizeof buf, "%s_%d", oi->name, n->id);
@@ -372,6 +372,7 @@ Graph *ir_graph_clone(const Graph *g)
 		Update u = {map[g->updates[i].state->id], map[g->updates[i].value->id]};
 		PUSH(d, updates, u);
 	}
+	d->next_node_id = g->next_node_id;
 	d->label = g->label ? map[g->label->id] : NULL;
 	d->loss = g->loss ? map[g->loss->id] : NULL;
 	d->loss_kind = ir_strdup(d, g->loss_kind);

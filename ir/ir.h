@@ -119,6 +119,7 @@ struct Graph {
 	Value *label;                              /* V_LABEL or NULL */
 	Value *loss;                               /* scalar f32; set in training programs */
 	Update *updates; int nupdates, capupdates;
+	int next_node_id;                          /* node ids are unique: ir_finish counts up */
 	const char *loss_kind;                     /* "cross_entropy", "mse", "none" or NULL */
 	const char *optimizer;                     /* "sgd", "momentum", "adam", "adamw" or NULL */
 	char err[512];

@@ -154,9 +154,27 @@ static int verify_results(Graph *g, const char *defined)
 	return 0;
 }
 
+/* node ids are unique and below g->next_node_id (passes index per-node tables by id) */
+static int verify_node_ids(Graph *g)
+{
+	char *seen = calloc(g->next_node_id + 1, 1);
+	DLCC_ASSERT(seen);
+	int rc = 0;
+	for (int i = 0; i < g->nnodes && rc == 0; i++) {
+		int id = g->nodes[i]->id;
+		if (id < 0 || id >= g->next_node_id || seen[id])
+			rc = ir_error(g, "node '%s': id %d is %s", g->nodes[i]->name, id,
+				      id < 0 || id >= g->next_node_id ? "out of range" : "used twice");
+		else
+			seen[id] = 1;
+	}
+	free(seen);
+	return rc;
+}
+
 int ir_verify(Graph *g)
 {
-	if (verify_values(g) < 0 || verify_lists(g) < 0)
+	if (verify_values(g) < 0 || verify_lists(g) < 0 || verify_node_ids(g) < 0)
 		return -1;
 	char *defined = calloc(g->nvalues + 1, 1);
 	DLCC_ASSERT(defined);

@@ -318,7 +318,7 @@ static void walk(Fuse *f)
 /* ---- Gemm bias → Add ---- */
 
 /* Y = Gemm(A, B, C) {beta = 1} becomes P = Gemm(A, B); Y = Add(P, C): Y keeps its value */
-static int split_bias(Graph *g, int at, int *maxid)
+static int split_bias(Graph *g, int at)
 {
 	Node *n = g->nodes[at];
 	Node *p = ir_begin(g, OP_GEMM, n->name, 2, n->in);
@@ -327,7 +327,6 @@ static int split_bias(Graph *g, int at, int *maxid)
 	ir_set_i(g, p, "transB", ir_attr_i(n, "transB", 0));
 	if (ir_finish(g, p) < 0)
 		return -1;
-	p->id = ++*maxid; /* ir_finish numbers after the last node, which need not be the largest */
 	memmove(g->nodes + at + 1, g->nodes + at, (g->nnodes - 1 - at) * sizeof *g->nodes);
 	g->nodes[at] = p;
 	Value **in = ir_alloc(g, 2 * sizeof *in);
@@ -343,11 +342,11 @@ static int split_bias(Graph *g, int at, int *maxid)
 	return 0;
 }
 
-static int split_biases(Graph *g, int *maxid)
+static int split_biases(Graph *g)
 {
 	for (int at = 0; at < g->nnodes; at++) {
 		Node *n = g->nodes[at];
-		if (n->op == OP_GEMM && n->nin == 3 && ir_attr_f(n, "beta", 1.0) == 1.0 && split_bias(g, at, maxid) < 0)
+		if (n->op == OP_GEMM && n->nin == 3 && ir_attr_f(n, "beta", 1.0) == 1.0 && split_bias(g, at) < 0)
 			return -1;
 	}
 	return 0;
@@ -393,13 +392,11 @@ static void apply(Fuse *f)
 
 int pass_fuse(Graph *g)
 {
-	int maxid = 0;
-	for (int i = 0; i < g->nnodes; i++) {
+	for (int i = 0; i < g->nnodes; i++)
 		drop_fuse_attr(g->nodes[i]);
-		maxid = g->nodes[i]->id > maxid ? g->nodes[i]->id : maxid;
-	}
-	if (split_biases(g, &maxid) < 0)
+	if (split_biases(g) < 0)
 		return -1;
+	int maxid = g->next_node_id; /* node ids are below it */
 	Fuse f = {g, calloc(maxid + 1, sizeof(int)), malloc((g->nnodes + 1) * sizeof(int)), NULL, NULL,
 		  calloc(g->nnodes + 1, sizeof(Group)), 0};
 	for (int i = 0; i < g->nnodes; i++) {
