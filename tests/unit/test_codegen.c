@@ -28,253 +28,62 @@
 
 #define DIMS(...) ((int64_t[]){__VA_ARGS__})
 #define SHAPE(...) ir_shape(sizeof DIMS(__VA_ARGS__) / sizeof(int64_t), DIMS(__VA_ARGS__))
-#define MAXN 4096
 
-/* ---- graph helpers ---- */
-
-static uint64_t rng = 88172645463325252ull;
-static double urand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0 * 2 - 1;
-}
-
-static Value *input(Graph *g, const char *name, Shape s) { return ir_value(g, V_INPUT, name, DT_F32, s, NULL); }
-
-static Value *param(Graph *g, const char *name, Shape s)
-{
-	float d[MAXN];
-	int64_t n = ir_numel(&s);
-	cr_assert(n <= MAXN);
-	for (int64_t i = 0; i < n; i++)
-		d[i] = (float)(urand() * 0.5);
-	return ir_value(g, V_PARAM, name, DT_F32, s, d);
-}
-
-static Value *fin(Graph *g, Node *n)
-{
-	cr_assert_eq(ir_finish(g, n), 0, "%s", g->err);
-	return n->out[0];
-}
-
-static Value *op1(Graph *g, Op op, Value *a)
-{
-	Value *y = ir_op1(g, op, a);
-	cr_assert(y, "%s", g->err);
-	return y;
-}
-
-static Value *op2(Graph *g, Op op, Value *a, Value *b)
-{
-	Value *y = ir_op2(g, op, a, b);
-	cr_assert(y, "%s", g->err);
-	return y;
-}
-
-static Value *out(Graph *g, Value *v)
-{
-	ir_add_output(g, v);
-	return v;
-}
-
-/* ---- the artifact ---- */
-
-typedef struct {
-	void *so;
-	dlcc_model *m;
-	int (*infer)(dlcc_model *, int, const void *const *, void *const *);
-	int (*train)(dlcc_model *, int, const void *const *, const void *, float *);
-	int (*get_param)(dlcc_model *, int, float *);
-	const char *(*error)(const dlcc_model *);
-	void (*destroy)(dlcc_model *);
-	char dir[64];
-} Art;
-
-static void *sym(Art *a, const char *name)
-{
-	void *p = dlsym(a->so, name);
-	cr_assert(p, "artifact lacks %s", name);
-	return p;
-}
-
-static int build_so(Graph *infer, Graph *train, int max_batch, DType prec, const char *path, char *err)
-{
-	CgOpts o = {path, "so", max_batch, prec, NULL, 0};
-	return cg_build(infer, train, &o, err, 512);
-}
-
-static Art art_open(Graph *infer, Graph *train, int max_batch, DType prec)
-{
-	Art a;
-	char path[128], err[512];
-	memset(&a, 0, sizeof a);
-	snprintf(a.dir, sizeof a.dir, "/tmp/dlcc-test-XXXXXX");
-	cr_assert(mkdtemp(a.dir));
-	snprintf(path, sizeof path, "%s/model.so", a.dir);
-	cr_assert_eq(build_so(infer, train, max_batch, prec, path, err), 0, "cg_build: %s", err);
-	a.so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	cr_assert(a.so, "dlopen: %s", dlerror());
-	dlcc_model *(*create)(dlcc_device, char *, size_t) = sym(&a, "dlcc_create");
-	*(void **)&a.infer = sym(&a, "dlcc_infer");
-	*(void **)&a.train = sym(&a, "dlcc_train_step");
-	*(void **)&a.get_param = sym(&a, "dlcc_get_param");
-	*(void **)&a.error = sym(&a, "dlcc_error");
-	*(void **)&a.destroy = sym(&a, "dlcc_destroy");
-	a.m = create(DLCC_DEVICE_CPU, err, sizeof err);
-	cr_assert(a.m, "dlcc_create: %s", err);
-	unlink(path);
-	rmdir(a.dir);
-	return a;
-}
-
-static void art_close(Art *a)
-{
-	a->destroy(a->m);
-	dlclose(a->so);
-}
-
-static Interp *interp(Graph *g, DType dt, int batch)
-{
-	char err[256];
-	Interp *it = interp_new(g, dt, batch, err, sizeof err);
-	cr_assert(it, "interp_new: %s", err);
-	return it;
-}
-
-/* random data for every input (floats in [-1,1], integers in [0, classes)) */
-static void **make_inputs(Graph *g, int batch, DType prec, int classes)
-{
-	void **d = calloc(g->ninputs + 1, sizeof *d);
-	for (int i = 0; i < g->ninputs; i++) {
-		const Value *v = g->inputs[i];
-		int64_t n = ir_numel_at(&v->shape, batch);
-		d[i] = calloc(n + 1, 8);
-		for (int64_t k = 0; k < n; k++) {
-			if (v->dt == DT_I64)
-				((int64_t *)d[i])[k] = (int64_t)((urand() + 1) / 2 * classes) % classes;
-			else if (prec == DT_F64)
-				((double *)d[i])[k] = urand();
-			else
-				((float *)d[i])[k] = (float)urand();
-		}
-	}
-	return d;
-}
-
-static void free_list(void **d, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(d[i]);
-	free(d);
-}
-
-static void set_inputs(Interp *it, Graph *g, void **d, DType prec)
-{
-	for (int i = 0; i < g->ninputs; i++) {
-		DType dt = g->inputs[i]->dt == DT_I64 ? DT_I64 : prec;
-		cr_assert_eq(interp_set(it, g->inputs[i], d[i], dt), 0, "%s", interp_error(it));
-	}
-}
-
-static void expect_close(const char *what, const double *got, const double *want, int64_t n, double tol)
-{
-	for (int64_t k = 0; k < n; k++)
-		cr_assert(fabs(got[k] - want[k]) <= tol * (1 + fabs(want[k])),
-			  "%s element %lld: generated %.9g, interpreter %.9g", what, (long long)k, got[k], want[k]);
-}
-
-/* run g through the artifact and the interpreter; compare every output */
-static void check_infer_prec(Graph *g, int max_batch, int batch, int classes, DType prec)
-{
-	double tol = prec == DT_F64 ? 1e-12 : 1e-5;
-	Art a = art_open(g, NULL, max_batch, prec);
-	void **in = make_inputs(g, batch, prec, classes);
-	void **outs = calloc(g->noutputs + 1, sizeof *outs);
-	for (int i = 0; i < g->noutputs; i++)
-		outs[i] = calloc(ir_numel_at(&g->outputs[i]->shape, batch) + 1, 8);
-	cr_assert_eq(a.infer(a.m, batch, (const void *const *)in, outs), 0, "dlcc_infer: %s", a.error(a.m));
-	Interp *it = interp(g, prec, batch);
-	set_inputs(it, g, in, prec);
-	cr_assert_eq(interp_run(it, 1), 0, "%s", interp_error(it));
-	for (int i = 0; i < g->noutputs; i++) {
-		const Value *v = g->outputs[i];
-		int64_t n = ir_numel_at(&v->shape, batch);
-		double *want = calloc(n + 1, 8), *got = calloc(n + 1, 8);
-		cr_assert_eq(interp_get_f64(it, v, want), 0, "%s", interp_error(it));
-		for (int64_t k = 0; k < n; k++)
-			got[k] = prec == DT_F64 ? ((double *)outs[i])[k] : ((float *)outs[i])[k];
-		char what[128];
-		snprintf(what, sizeof what, "output %d (%s)", i, v->name);
-		expect_close(what, got, want, n, tol);
-		free(want);
-		free(got);
-	}
-	interp_free(it);
-	free_list(in, g->ninputs);
-	free_list(outs, g->noutputs);
-	art_close(&a);
-}
-
-static void check_infer(Graph *g, int max_batch, int batch, int classes)
-{
-	check_infer_prec(g, max_batch, batch, classes, DT_F32);
-}
+#include "harness.h"
 
 /* ---- elementwise ---- */
 
 Test(codegen, unary_ops)
 {
 	Graph *g = ir_graph_new("unary");
-	Value *x = input(g, "x", SHAPE(-1, 5));
-	out(g, op1(g, OP_RELU, x));
-	out(g, op1(g, OP_SIGMOID, x));
-	out(g, op1(g, OP_TANH, x));
-	out(g, op1(g, OP_NEG, x));
-	out(g, op1(g, OP_IDENTITY, x));
-	Value *e = out(g, op1(g, OP_EXP, x));
-	out(g, op1(g, OP_LOG, e));
-	out(g, op1(g, OP_SQRT, e));
+	Value *x = th_input(g, "x", SHAPE(-1, 5));
+	th_out(g, th_gop1(g, OP_RELU, x));
+	th_out(g, th_gop1(g, OP_SIGMOID, x));
+	th_out(g, th_gop1(g, OP_TANH, x));
+	th_out(g, th_gop1(g, OP_NEG, x));
+	th_out(g, th_gop1(g, OP_IDENTITY, x));
+	Value *e = th_out(g, th_gop1(g, OP_EXP, x));
+	th_out(g, th_gop1(g, OP_LOG, e));
+	th_out(g, th_gop1(g, OP_SQRT, e));
 	Node *n = ir_begin(g, OP_LEAKY_RELU, "lrelu", 1, &x);
 	ir_set_f(g, n, "alpha", 0.2);
-	out(g, fin(g, n));
-	check_infer(g, 4, 3, 0);
+	th_out(g, th_gfin(g, n));
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
 Test(codegen, binary_broadcast)
 {
 	Graph *g = ir_graph_new("binary");
-	Value *x = input(g, "x", SHAPE(-1, 3, 4));
-	Value *e = input(g, "e", SHAPE(-1, 1, 4));
-	Value *w = param(g, "w", SHAPE(4));
+	Value *x = th_input(g, "x", SHAPE(-1, 3, 4));
+	Value *e = th_input(g, "e", SHAPE(-1, 1, 4));
+	Value *w = th_param(g, "w", SHAPE(4));
 	Value *c = ir_value(g, V_CONST, "c", DT_F32, SHAPE(3, 1), (float[]){0.5f, -2.0f, 3.0f});
-	out(g, op2(g, OP_ADD, x, w));
-	out(g, op2(g, OP_MUL, x, c));
-	out(g, op2(g, OP_SUB, c, x));
-	out(g, op2(g, OP_DIV, x, op1(g, OP_EXP, e)));
-	out(g, op2(g, OP_ADD, e, w));
-	out(g, op2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 1.5)));
-	check_infer(g, 4, 3, 0);
+	th_out(g, th_gop2(g, OP_ADD, x, w));
+	th_out(g, th_gop2(g, OP_MUL, x, c));
+	th_out(g, th_gop2(g, OP_SUB, c, x));
+	th_out(g, th_gop2(g, OP_DIV, x, th_gop1(g, OP_EXP, e)));
+	th_out(g, th_gop2(g, OP_ADD, e, w));
+	th_out(g, th_gop2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 1.5)));
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
 Test(codegen, activation_grads_and_expand)
 {
 	Graph *g = ir_graph_new("grads");
-	Value *dy = input(g, "dy", SHAPE(-1, 6)), *x = input(g, "x", SHAPE(-1, 6));
-	out(g, op2(g, OP_RELU_GRAD, dy, x));
-	out(g, op2(g, OP_SIGMOID_GRAD, dy, x));
-	out(g, op2(g, OP_TANH_GRAD, dy, x));
+	Value *dy = th_input(g, "dy", SHAPE(-1, 6)), *x = th_input(g, "x", SHAPE(-1, 6));
+	th_out(g, th_gop2(g, OP_RELU_GRAD, dy, x));
+	th_out(g, th_gop2(g, OP_SIGMOID_GRAD, dy, x));
+	th_out(g, th_gop2(g, OP_TANH_GRAD, dy, x));
 	Node *n = ir_begin(g, OP_LEAKY_RELU_GRAD, "lrg", 2, (Value *[]){dy, x});
 	ir_set_f(g, n, "alpha", 0.1);
-	out(g, fin(g, n));
-	Value *b = param(g, "b", SHAPE(6));
+	th_out(g, th_gfin(g, n));
+	Value *b = th_param(g, "b", SHAPE(6));
 	n = ir_begin(g, OP_EXPAND, "expand", 1, &b);
 	ir_set_ints(g, n, "shape", 2, DIMS(-1, 6));
-	out(g, fin(g, n));
-	check_infer(g, 4, 3, 0);
+	th_out(g, th_gfin(g, n));
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
@@ -288,35 +97,35 @@ static Value *gemm(Graph *g, Value *a, Value *b, Value *c, int ta, int tb, doubl
 	ir_set_i(g, n, "transB", tb);
 	ir_set_f(g, n, "alpha", alpha);
 	ir_set_f(g, n, "beta", beta);
-	return fin(g, n);
+	return th_gfin(g, n);
 }
 
 Test(codegen, gemm_transposes_and_bias)
 {
 	Graph *g = ir_graph_new("gemm");
-	Value *x = input(g, "x", SHAPE(-1, 5)), *xt = input(g, "xt", SHAPE(5, -1));
-	Value *w = param(g, "w", SHAPE(5, 7)), *wt = param(g, "wt", SHAPE(7, 5));
-	Value *bias = param(g, "bias", SHAPE(7)), *bcol = param(g, "bcol", SHAPE(1, 7));
-	out(g, gemm(g, x, w, bias, 0, 0, 1, 1));
-	out(g, gemm(g, x, wt, NULL, 0, 1, 1, 1));
-	out(g, gemm(g, xt, w, bcol, 1, 0, 0.5, 2));
-	out(g, gemm(g, xt, wt, bias, 1, 1, 1, 0));
-	check_infer(g, 4, 3, 0);
+	Value *x = th_input(g, "x", SHAPE(-1, 5)), *xt = th_input(g, "xt", SHAPE(5, -1));
+	Value *w = th_param(g, "w", SHAPE(5, 7)), *wt = th_param(g, "wt", SHAPE(7, 5));
+	Value *bias = th_param(g, "bias", SHAPE(7)), *bcol = th_param(g, "bcol", SHAPE(1, 7));
+	th_out(g, gemm(g, x, w, bias, 0, 0, 1, 1));
+	th_out(g, gemm(g, x, wt, NULL, 0, 1, 1, 1));
+	th_out(g, gemm(g, xt, w, bcol, 1, 0, 0.5, 2));
+	th_out(g, gemm(g, xt, wt, bias, 1, 1, 1, 0));
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
 Test(codegen, matmul_batched_broadcast)
 {
 	Graph *g = ir_graph_new("matmul");
-	Value *a = input(g, "a", SHAPE(-1, 2, 3, 4)), *w = param(g, "w", SHAPE(4, 5));
-	Value *a1 = input(g, "a1", SHAPE(-1, 1, 3, 4)), *b1 = param(g, "b1", SHAPE(1, 2, 4, 5));
-	Value *v = param(g, "v", SHAPE(4)), *x = input(g, "x", SHAPE(-1, 4));
-	out(g, op2(g, OP_MATMUL, a, w));   /* B broadcast: one strided call */
-	out(g, op2(g, OP_MATMUL, a1, b1)); /* mixed broadcast: host loop */
-	out(g, op2(g, OP_MATMUL, x, v));   /* 1-D right operand */
-	out(g, op2(g, OP_MATMUL, v, w));   /* 1-D left operand */
-	out(g, op2(g, OP_MATMUL, x, w));
-	check_infer(g, 4, 3, 0);
+	Value *a = th_input(g, "a", SHAPE(-1, 2, 3, 4)), *w = th_param(g, "w", SHAPE(4, 5));
+	Value *a1 = th_input(g, "a1", SHAPE(-1, 1, 3, 4)), *b1 = th_param(g, "b1", SHAPE(1, 2, 4, 5));
+	Value *v = th_param(g, "v", SHAPE(4)), *x = th_input(g, "x", SHAPE(-1, 4));
+	th_out(g, th_gop2(g, OP_MATMUL, a, w));   /* B broadcast: one strided call */
+	th_out(g, th_gop2(g, OP_MATMUL, a1, b1)); /* mixed broadcast: host loop */
+	th_out(g, th_gop2(g, OP_MATMUL, x, v));   /* 1-D right operand */
+	th_out(g, th_gop2(g, OP_MATMUL, v, w));   /* 1-D left operand */
+	th_out(g, th_gop2(g, OP_MATMUL, x, w));
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
@@ -326,20 +135,20 @@ static Value *axis_op(Graph *g, Op op, int nin, Value **in, int axis)
 {
 	Node *n = ir_begin(g, op, ir_ops[op].name, nin, in);
 	ir_set_i(g, n, "axis", axis);
-	return fin(g, n);
+	return th_gfin(g, n);
 }
 
 static void softmax_graph(int width)
 {
 	Graph *g = ir_graph_new("softmax");
-	Value *x = input(g, "x", SHAPE(-1, width)), *dy = input(g, "dy", SHAPE(-1, width));
-	Value *x3 = input(g, "x3", SHAPE(-1, width, 3));
-	Value *s = out(g, axis_op(g, OP_SOFTMAX, 1, &x, 1));
-	Value *l = out(g, axis_op(g, OP_LOG_SOFTMAX, 1, &x, 1));
-	out(g, axis_op(g, OP_SOFTMAX_GRAD, 2, (Value *[]){dy, s}, 1));
-	out(g, axis_op(g, OP_LOG_SOFTMAX_GRAD, 2, (Value *[]){dy, l}, 1));
-	out(g, axis_op(g, OP_SOFTMAX, 1, &x3, 1)); /* inner extent 3 */
-	check_infer(g, 4, 3, 0);
+	Value *x = th_input(g, "x", SHAPE(-1, width)), *dy = th_input(g, "dy", SHAPE(-1, width));
+	Value *x3 = th_input(g, "x3", SHAPE(-1, width, 3));
+	Value *s = th_out(g, axis_op(g, OP_SOFTMAX, 1, &x, 1));
+	Value *l = th_out(g, axis_op(g, OP_LOG_SOFTMAX, 1, &x, 1));
+	th_out(g, axis_op(g, OP_SOFTMAX_GRAD, 2, (Value *[]){dy, s}, 1));
+	th_out(g, axis_op(g, OP_LOG_SOFTMAX_GRAD, 2, (Value *[]){dy, l}, 1));
+	th_out(g, axis_op(g, OP_SOFTMAX, 1, &x3, 1)); /* inner extent 3 */
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
@@ -353,25 +162,25 @@ static Value *reduce(Graph *g, Op op, Value *x, int n, const int64_t *axes, int 
 	Node *nd = ir_begin(g, op, ir_ops[op].name, 1, &x);
 	ir_set_ints(g, nd, "axes", n, axes);
 	ir_set_i(g, nd, "keepdims", keep);
-	return fin(g, nd);
+	return th_gfin(g, nd);
 }
 
 Test(codegen, reduce_and_transpose)
 {
 	Graph *g = ir_graph_new("reduce");
-	Value *x = input(g, "x", SHAPE(-1, 3, 4)), *w = input(g, "w", SHAPE(-1, 300));
-	out(g, reduce(g, OP_REDUCE_SUM, x, 2, DIMS(0, 2), 1));
-	out(g, reduce(g, OP_REDUCE_MEAN, x, 1, DIMS(1), 0));
-	out(g, reduce(g, OP_REDUCE_MEAN, x, 0, NULL, 0));
-	out(g, reduce(g, OP_REDUCE_SUM, w, 1, DIMS(1), 0));  /* long rows */
-	out(g, reduce(g, OP_REDUCE_MEAN, w, 0, NULL, 1));    /* long, everything */
+	Value *x = th_input(g, "x", SHAPE(-1, 3, 4)), *w = th_input(g, "w", SHAPE(-1, 300));
+	th_out(g, reduce(g, OP_REDUCE_SUM, x, 2, DIMS(0, 2), 1));
+	th_out(g, reduce(g, OP_REDUCE_MEAN, x, 1, DIMS(1), 0));
+	th_out(g, reduce(g, OP_REDUCE_MEAN, x, 0, NULL, 0));
+	th_out(g, reduce(g, OP_REDUCE_SUM, w, 1, DIMS(1), 0));  /* long rows */
+	th_out(g, reduce(g, OP_REDUCE_MEAN, w, 0, NULL, 1));    /* long, everything */
 	Node *n = ir_begin(g, OP_TRANSPOSE, "tr", 1, &x);
 	ir_set_ints(g, n, "perm", 3, DIMS(2, 0, 1));
-	out(g, fin(g, n));
+	th_out(g, th_gfin(g, n));
 	n = ir_begin(g, OP_RESHAPE, "rs", 1, &x);
 	ir_set_ints(g, n, "shape", 2, DIMS(-1, 12));
-	out(g, op1(g, OP_RELU, fin(g, n))); /* through an alias */
-	check_infer(g, 4, 3, 0);
+	th_out(g, th_gop1(g, OP_RELU, th_gfin(g, n))); /* through an alias */
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
@@ -380,13 +189,13 @@ Test(codegen, reduce_and_transpose)
 static void ce_graph(int classes)
 {
 	Graph *g = ir_graph_new("ce");
-	Value *z = input(g, "z", SHAPE(-1, classes));
+	Value *z = th_input(g, "z", SHAPE(-1, classes));
 	Value *t = ir_value(g, V_INPUT, "t", DT_I64, SHAPE(-1), NULL);
-	Value *loss = out(g, op2(g, OP_SOFTMAX_CROSS_ENTROPY, z, t));
+	Value *loss = th_out(g, th_gop2(g, OP_SOFTMAX_CROSS_ENTROPY, z, t));
 	Value *dl = ir_const_scalar(g, DT_F32, 0.75);
-	out(g, ir_op(g, OP_SOFTMAX_CROSS_ENTROPY_GRAD, 3, (Value *[]){dl, z, t}));
+	th_out(g, ir_op(g, OP_SOFTMAX_CROSS_ENTROPY_GRAD, 3, (Value *[]){dl, z, t}));
 	(void)loss;
-	check_infer(g, 4, 3, classes);
+	th_check_infer(g, 4, 3, classes);
 	ir_graph_free(g);
 }
 
@@ -399,11 +208,11 @@ Test(codegen, f64_precision)
 	Value *x = ir_value(g, V_INPUT, "x", DT_F64, SHAPE(-1, 5), NULL);
 	double wd[35];
 	for (int i = 0; i < 35; i++)
-		wd[i] = urand();
+		wd[i] = th_urand();
 	Value *w = ir_value(g, V_PARAM, "w", DT_F64, SHAPE(5, 7), wd);
-	Value *y = op1(g, OP_TANH, gemm(g, x, w, NULL, 0, 0, 1, 1));
-	out(g, axis_op(g, OP_SOFTMAX, 1, &y, 1));
-	check_infer_prec(g, 4, 3, 0, DT_F64);
+	Value *y = th_gop1(g, OP_TANH, gemm(g, x, w, NULL, 0, 0, 1, 1));
+	th_out(g, axis_op(g, OP_SOFTMAX, 1, &y, 1));
+	th_check_infer_prec(g, 4, 3, 0, DT_F64);
 	ir_graph_free(g);
 }
 
@@ -415,17 +224,17 @@ typedef struct {
 
 static void mlp_forward(Graph *g, Mlp *m, int training)
 {
-	rng = 12345; /* the same initial parameters in both programs */
-	m->x = input(g, "x", SHAPE(-1, 6));
-	m->w = param(g, "w", SHAPE(6, 4));
-	m->b = param(g, "b", SHAPE(4));
+	th_urand_seed(12345); /* the same initial parameters in both programs */
+	m->x = th_input(g, "x", SHAPE(-1, 6));
+	m->w = th_param(g, "w", SHAPE(6, 4));
+	m->b = th_param(g, "b", SHAPE(4));
 	Value *z = gemm(g, m->x, m->w, m->b, 0, 0, 1, 1);
 	if (!training) {
-		out(g, z);
+		th_out(g, z);
 		return;
 	}
 	m->t = ir_value(g, V_LABEL, "t", DT_I64, SHAPE(-1), NULL);
-	m->loss = op2(g, OP_SOFTMAX_CROSS_ENTROPY, z, m->t);
+	m->loss = th_gop2(g, OP_SOFTMAX_CROSS_ENTROPY, z, m->t);
 	g->loss = m->loss;
 	Value *dz = ir_op(g, OP_SOFTMAX_CROSS_ENTROPY_GRAD, 3, (Value *[]){ir_const_scalar(g, DT_F32, 1), z, m->t});
 	m->dw = gemm(g, m->x, dz, NULL, 1, 0, 1, 0);
@@ -466,7 +275,7 @@ static void add_update(Graph *g, const char *opt, Value *p, Value *grad)
 		ir_set_f(g, n, "weight_decay", 0.05);
 		ir_set_i(g, n, "decoupled", !strcmp(opt, "adamw"));
 	}
-	fin(g, n);
+	th_gfin(g, n);
 	for (int i = 0; i < n->nout; i++)
 		ir_add_update(g, i == 0 ? p : n->in[i + 1], n->out[i]);
 }
@@ -495,23 +304,23 @@ static void check_training(const char *opt, int steps)
 		cr_assert_eq(pass_fuse(tr), 0, "%s", tr->err);
 		cr_assert_eq(ir_verify(tr), 0, "%s", tr->err);
 	}
-	Art a = art_open(inf, tr, 8, DT_F32);
-	Interp *it = interp(tr, DT_F32, 5);
+	ThArt a = th_art_open(inf, tr, 8, DT_F32);
+	Interp *it = th_interp(tr, DT_F32, 5);
 	for (int s = 1; s <= steps; s++) {
-		void **in = make_inputs(tr, 5, DT_F32, 4);
+		void **in = th_make_inputs(tr, 5, DT_F32, 4);
 		int64_t lab[5];
 		for (int i = 0; i < 5; i++)
-			lab[i] = (int64_t)((urand() + 1) * 2) % 4;
+			lab[i] = (int64_t)((th_urand() + 1) * 2) % 4;
 		float loss;
 		cr_assert_eq(a.train(a.m, 5, (const void *const *)in, lab, &loss), 0, "%s", a.error(a.m));
-		set_inputs(it, tr, in, DT_F32);
+		th_set_inputs(it, tr, in, DT_F32);
 		cr_assert_eq(interp_set(it, tr->label, lab, DT_I64), 0, "%s", interp_error(it));
 		cr_assert_eq(interp_run(it, s), 0, "%s", interp_error(it));
 		double want;
 		cr_assert_eq(interp_get_f64(it, tr->loss, &want), 0, "%s", interp_error(it));
 		double got = loss;
-		expect_close("loss", &got, &want, 1, 1e-5);
-		free_list(in, tr->ninputs);
+		th_expect_close("loss", &got, &want, 1, 1e-5);
+		th_free_list(in, tr->ninputs);
 	}
 	for (int i = 0; i < tr->nparams; i++) {
 		float gp[64], wp[64];
@@ -521,10 +330,10 @@ static void check_training(const char *opt, int steps)
 		double g[64], w[64];
 		for (int64_t k = 0; k < n; k++)
 			g[k] = gp[k], w[k] = wp[k];
-		expect_close(tr->params[i]->name, g, w, n, 1e-5);
+		th_expect_close(tr->params[i]->name, g, w, n, 1e-5);
 	}
 	interp_free(it);
-	art_close(&a);
+	th_art_close(&a);
 	ir_graph_free(inf);
 	ir_graph_free(tr);
 }
@@ -539,10 +348,10 @@ Test(codegen, train_adamw) { check_training("adamw", 3); }
 Test(codegen, plan_reuses_memory)
 {
 	Graph *g = ir_graph_new("chain");
-	Value *v = input(g, "x", SHAPE(-1, 64));
+	Value *v = th_input(g, "x", SHAPE(-1, 64));
 	for (int i = 0; i < 8; i++)
-		v = op1(g, i % 2 ? OP_RELU : OP_TANH, v);
-	out(g, v);
+		v = th_gop1(g, i % 2 ? OP_RELU : OP_TANH, v);
+	th_out(g, v);
 	CgStats st;
 	char err[512];
 	cr_assert_eq(cg_plan(g, 16, &st, err, sizeof err), 0, "%s", err);
@@ -576,7 +385,7 @@ Test(codegen, update_after_read_is_refused)
 {
 	Mlp m;
 	Graph *g = mlp_train("sgd", &m);
-	out(g, op1(g, OP_RELU, m.w)); /* reads w after its update */
+	th_out(g, th_gop1(g, OP_RELU, m.w)); /* reads w after its update */
 	char err[512], path[] = "/tmp/dlcc-never.so";
 	CgOpts o = {path, "cuda", 8, DT_F32, NULL, 0};
 	cr_assert_eq(cg_build(NULL, g, &o, err, sizeof err), -1);
@@ -601,9 +410,9 @@ static char *slurp(const char *path)
 Test(codegen, emit_cuda_and_ptx)
 {
 	Graph *g = ir_graph_new("text");
-	Value *x = input(g, "x", SHAPE(-1, 300));
+	Value *x = th_input(g, "x", SHAPE(-1, 300));
 	Node *n = ir_begin(g, OP_RELU, "Relu_3", 1, &x);
-	out(g, axis_op(g, OP_SOFTMAX, 1, (Value *[]){fin(g, n)}, 1));
+	th_out(g, axis_op(g, OP_SOFTMAX, 1, (Value *[]){th_gfin(g, n)}, 1));
 	char err[512], path[] = "/tmp/dlcc-test-emit.cu";
 	CgOpts o = {path, "cuda", 8, DT_F32, NULL, 0};
 	cr_assert_eq(cg_build(g, NULL, &o, err, sizeof err), 0, "%s", err);
@@ -630,16 +439,16 @@ Test(codegen, emit_cuda_and_ptx)
 Test(codegen, outputs_by_copy)
 {
 	Graph *g = ir_graph_new("copies");
-	Value *x = input(g, "x", SHAPE(-1, 4)), *w = param(g, "w", SHAPE(2, 4));
-	Value *y = op1(g, OP_RELU, x);
-	out(g, x);
-	out(g, w);
-	out(g, y);
-	out(g, y);
+	Value *x = th_input(g, "x", SHAPE(-1, 4)), *w = th_param(g, "w", SHAPE(2, 4));
+	Value *y = th_gop1(g, OP_RELU, x);
+	th_out(g, x);
+	th_out(g, w);
+	th_out(g, y);
+	th_out(g, y);
 	Node *n = ir_begin(g, OP_FLATTEN, "fl", 1, &w);
 	ir_set_i(g, n, "axis", 0);
-	out(g, fin(g, n));
-	check_infer(g, 4, 3, 0);
+	th_out(g, th_gfin(g, n));
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
@@ -652,19 +461,19 @@ Test(codegen, update_by_copy)
 	Graph *tr = ir_graph_new("train");
 	mlp_forward(tr, &mt, 1);
 	Value *lr = ir_const_scalar(tr, DT_F32, 0.5);
-	ir_add_update(tr, mt.w, op2(tr, OP_SUB, mt.w, op2(tr, OP_MUL, lr, mt.dw)));
-	ir_add_update(tr, mt.b, op2(tr, OP_SUB, mt.b, op2(tr, OP_MUL, lr, mt.db)));
-	Art a = art_open(inf, tr, 8, DT_F32);
-	Interp *it = interp(tr, DT_F32, 2);
+	ir_add_update(tr, mt.w, th_gop2(tr, OP_SUB, mt.w, th_gop2(tr, OP_MUL, lr, mt.dw)));
+	ir_add_update(tr, mt.b, th_gop2(tr, OP_SUB, mt.b, th_gop2(tr, OP_MUL, lr, mt.db)));
+	ThArt a = th_art_open(inf, tr, 8, DT_F32);
+	Interp *it = th_interp(tr, DT_F32, 2);
 	for (int s = 1; s <= 2; s++) {
-		void **in = make_inputs(tr, 2, DT_F32, 4);
+		void **in = th_make_inputs(tr, 2, DT_F32, 4);
 		int64_t lab[2] = {s % 4, (s + 1) % 4};
 		float loss;
 		cr_assert_eq(a.train(a.m, 2, (const void *const *)in, lab, &loss), 0, "%s", a.error(a.m));
-		set_inputs(it, tr, in, DT_F32);
+		th_set_inputs(it, tr, in, DT_F32);
 		cr_assert_eq(interp_set(it, tr->label, lab, DT_I64), 0);
 		cr_assert_eq(interp_run(it, s), 0, "%s", interp_error(it));
-		free_list(in, tr->ninputs);
+		th_free_list(in, tr->ninputs);
 	}
 	float gp[64], wp[64];
 	cr_assert_eq(a.get_param(a.m, 0, gp), 0);
@@ -672,7 +481,7 @@ Test(codegen, update_by_copy)
 	for (int k = 0; k < 24; k++)
 		cr_assert(fabsf(gp[k] - wp[k]) <= 1e-5f * (1 + fabsf(wp[k])), "w[%d]: %g vs %g", k, gp[k], wp[k]);
 	interp_free(it);
-	art_close(&a);
+	th_art_close(&a);
 	ir_graph_free(inf);
 	ir_graph_free(tr);
 }
@@ -681,9 +490,9 @@ Test(codegen, update_by_copy)
 Test(codegen, emit_static_library)
 {
 	Graph *g = ir_graph_new("static");
-	Value *x = input(g, "x", SHAPE(-1, 3));
+	Value *x = th_input(g, "x", SHAPE(-1, 3));
 	Value *c = ir_value(g, V_CONST, "c", DT_F32, SHAPE(3), (float[]){1, 2, 3});
-	out(g, op2(g, OP_MUL, x, c));
+	th_out(g, th_gop2(g, OP_MUL, x, c));
 	char dir[] = "/tmp/dlcc-test-XXXXXX", lib[96], app[96], exe[96], cmd[1024], err[512];
 	cr_assert(mkdtemp(dir));
 	snprintf(lib, sizeof lib, "%s/m.a", dir);
@@ -710,10 +519,10 @@ Test(codegen, cross_entropy_bad_label_is_nan)
 {
 	for (int classes = 10; classes <= 300; classes += 290) {
 		Graph *g = ir_graph_new("ce_bad");
-		Value *z = input(g, "z", SHAPE(-1, classes));
+		Value *z = th_input(g, "z", SHAPE(-1, classes));
 		Value *t = ir_value(g, V_INPUT, "t", DT_I64, SHAPE(-1), NULL);
-		out(g, op2(g, OP_SOFTMAX_CROSS_ENTROPY, z, t));
-		Art a = art_open(g, NULL, 4, DT_F32);
+		th_out(g, th_gop2(g, OP_SOFTMAX_CROSS_ENTROPY, z, t));
+		ThArt a = th_art_open(g, NULL, 4, DT_F32);
 		float zd[2 * 300] = {0}, loss = 0;
 		int64_t td[2] = {1, classes};
 		const void *in[] = {zd, td};
@@ -723,7 +532,7 @@ Test(codegen, cross_entropy_bad_label_is_nan)
 		td[1] = 0;
 		cr_assert_eq(a.infer(a.m, 2, in, outs), 0, "%s", a.error(a.m));
 		cr_assert(fabsf(loss - logf((float)classes)) < 1e-5f, "classes %d: loss %g", classes, loss);
-		art_close(&a);
+		th_art_close(&a);
 		ir_graph_free(g);
 	}
 }
@@ -736,14 +545,14 @@ static Value *attr_op(Graph *g, Op op, int nin, Value **in, const char *name, in
 {
 	Node *n = ir_begin(g, op, NULL, nin, in);
 	ir_set_i(g, n, name, v);
-	return fin(g, n);
+	return th_gfin(g, n);
 }
 
 static Value *cast(Graph *g, Value *x, const char *to)
 {
 	Node *n = ir_begin(g, OP_CAST, NULL, 1, &x);
 	ir_set_s(g, n, "to", to);
-	return fin(g, n);
+	return th_gfin(g, n);
 }
 
 static Value *slice(Graph *g, Value *x, int cnt, const int64_t *ax, const int64_t *st, const int64_t *en,
@@ -754,7 +563,7 @@ static Value *slice(Graph *g, Value *x, int cnt, const int64_t *ax, const int64_
 	ir_set_ints(g, n, "starts", cnt, st);
 	ir_set_ints(g, n, "ends", cnt, en);
 	ir_set_ints(g, n, "steps", cnt, sp);
-	return fin(g, n);
+	return th_gfin(g, n);
 }
 
 /* forward ops on x [N,4,5] (float), tok [N,3] (int64 ids in [0,5)) and an i64/bool table */
@@ -762,35 +571,35 @@ static void plumbing_forward(Graph *g, Value *x, Value *tok, Value *emb)
 {
 	int64_t tab[10] = {3, -1, 4, 1, -5, 9, 2, -6, 5, 3};
 	Value *itab = ir_value(g, V_CONST, "itab", DT_I64, SHAPE(5, 2), tab);
-	out(g, attr_op(g, OP_GATHER, 2, (Value *[]){emb, tok}, "axis", 0));             /* [N,3,6] */
-	out(g, cast(g, attr_op(g, OP_GATHER, 2, (Value *[]){itab, tok}, "axis", 0), "f32")); /* int */
-	out(g, attr_op(g, OP_GATHER, 2, (Value *[]){x, ir_value(g, V_CONST, "ix", DT_I64, SHAPE(3),
+	th_out(g, attr_op(g, OP_GATHER, 2, (Value *[]){emb, tok}, "axis", 0));             /* [N,3,6] */
+	th_out(g, cast(g, attr_op(g, OP_GATHER, 2, (Value *[]){itab, tok}, "axis", 0), "f32")); /* int */
+	th_out(g, attr_op(g, OP_GATHER, 2, (Value *[]){x, ir_value(g, V_CONST, "ix", DT_I64, SHAPE(3),
 		(int64_t[]){4, -1, 0})}, "axis", 2));
-	out(g, slice(g, x, 2, DIMS(1, 2), DIMS(3, 1), DIMS(-1, 5), DIMS(-2, 2)));
+	th_out(g, slice(g, x, 2, DIMS(1, 2), DIMS(3, 1), DIMS(-1, 5), DIMS(-2, 2)));
 	Value *tr = attr_op(g, OP_TRILU, 1, &x, "k", -1);
-	out(g, tr);
-	out(g, attr_op(g, OP_CONCAT, 3, (Value *[]){x, tr, x}, "axis", 1));
-	Value *m = op2(g, OP_LESS, x, ir_const_scalar(g, DT_F32, 0.25));
+	th_out(g, tr);
+	th_out(g, attr_op(g, OP_CONCAT, 3, (Value *[]){x, tr, x}, "axis", 1));
+	Value *m = th_gop2(g, OP_LESS, x, ir_const_scalar(g, DT_F32, 0.25));
 	Value *bm = attr_op(g, OP_TRILU, 1, &m, "upper", 0);                                /* bool */
-	Value *any = op2(g, OP_OR, op2(g, OP_AND, bm, op1(g, OP_NOT, m)), op2(g, OP_EQUAL, x, x));
-	out(g, cast(g, any, "f32"));
-	Value *x10 = op2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 10)), *t10 = op2(g, OP_MUL, tr, ir_const_scalar(g, DT_F32, 10));
-	out(g, cast(g, op2(g, OP_GREATER_OR_EQUAL, cast(g, x10, "i32"), cast(g, t10, "i32")), "f32"));
-	out(g, cast(g, op2(g, OP_MAX, cast(g, x10, "i64"), cast(g, t10, "i64")), "f32"));
+	Value *any = th_gop2(g, OP_OR, th_gop2(g, OP_AND, bm, th_gop1(g, OP_NOT, m)), th_gop2(g, OP_EQUAL, x, x));
+	th_out(g, cast(g, any, "f32"));
+	Value *x10 = th_gop2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 10)), *t10 = th_gop2(g, OP_MUL, tr, ir_const_scalar(g, DT_F32, 10));
+	th_out(g, cast(g, th_gop2(g, OP_GREATER_OR_EQUAL, cast(g, x10, "i32"), cast(g, t10, "i32")), "f32"));
+	th_out(g, cast(g, th_gop2(g, OP_MAX, cast(g, x10, "i64"), cast(g, t10, "i64")), "f32"));
 	Value *ninf = ir_const_scalar(g, DT_F32, -INFINITY);
-	out(g, op1(g, OP_EXP, ir_op(g, OP_WHERE, 3, (Value *[]){bm, ninf, x})));
-	out(g, op2(g, OP_POW, op1(g, OP_EXP, x), x));
-	out(g, op1(g, OP_RECIPROCAL, op1(g, OP_EXP, x)));
-	out(g, op2(g, OP_MAX, x, op2(g, OP_MIN, tr, ir_const_scalar(g, DT_F32, 0.1))));
+	th_out(g, th_gop1(g, OP_EXP, ir_op(g, OP_WHERE, 3, (Value *[]){bm, ninf, x})));
+	th_out(g, th_gop2(g, OP_POW, th_gop1(g, OP_EXP, x), x));
+	th_out(g, th_gop1(g, OP_RECIPROCAL, th_gop1(g, OP_EXP, x)));
+	th_out(g, th_gop2(g, OP_MAX, x, th_gop2(g, OP_MIN, tr, ir_const_scalar(g, DT_F32, 0.1))));
 }
 
 Test(codegen, plumbing_ops)
 {
 	Graph *g = ir_graph_new("plumbing");
-	Value *x = input(g, "x", SHAPE(-1, 4, 5));
+	Value *x = th_input(g, "x", SHAPE(-1, 4, 5));
 	Value *tok = ir_value(g, V_INPUT, "tok", DT_I64, SHAPE(-1, 3), NULL);
-	plumbing_forward(g, x, tok, param(g, "emb", SHAPE(5, 6)));
-	check_infer(g, 4, 3, 5);
+	plumbing_forward(g, x, tok, th_param(g, "emb", SHAPE(5, 6)));
+	th_check_infer(g, 4, 3, 5);
 	ir_graph_free(g);
 }
 
@@ -798,27 +607,27 @@ Test(codegen, plumbing_ops)
 Test(codegen, plumbing_grads)
 {
 	Graph *g = ir_graph_new("plumbing_grads");
-	Value *x = input(g, "x", SHAPE(-1, 4, 5));
+	Value *x = th_input(g, "x", SHAPE(-1, 4, 5));
 	Value *tok = ir_value(g, V_INPUT, "tok", DT_I64, SHAPE(-1, 3), NULL);
-	Value *emb = param(g, "emb", SHAPE(5, 5)), *w = param(g, "w", SHAPE(4, 5));
-	Value *xw = op2(g, OP_MUL, x, w);
+	Value *emb = th_param(g, "emb", SHAPE(5, 5)), *w = th_param(g, "w", SHAPE(4, 5));
+	Value *xw = th_gop2(g, OP_MUL, x, w);
 	Value *e = attr_op(g, OP_GATHER, 2, (Value *[]){emb, tok}, "axis", 0);            /* [N,3,5] */
 	Value *s = slice(g, xw, 1, DIMS(1), DIMS(3), DIMS(0), DIMS(-1));                    /* [N,3,5] */
 	Value *c = attr_op(g, OP_CONCAT, 2, (Value *[]){e, s}, "axis", 1);                  /* [N,6,5] */
 	Value *m = attr_op(g, OP_TRILU, 1, &c, "k", 1);
-	Value *wh = ir_op(g, OP_WHERE, 3, (Value *[]){op2(g, OP_GREATER, m, ir_const_scalar(g, DT_F32, 0)), m,
-						      op1(g, OP_RECIPROCAL, op1(g, OP_EXP, m))});
-	Value *y = op2(g, OP_MAX, wh, op2(g, OP_POW, op1(g, OP_EXP, c), ir_const_scalar(g, DT_F32, 0.5)));
+	Value *wh = ir_op(g, OP_WHERE, 3, (Value *[]){th_gop2(g, OP_GREATER, m, ir_const_scalar(g, DT_F32, 0)), m,
+						      th_gop1(g, OP_RECIPROCAL, th_gop1(g, OP_EXP, m))});
+	Value *y = th_gop2(g, OP_MAX, wh, th_gop2(g, OP_POW, th_gop1(g, OP_EXP, c), ir_const_scalar(g, DT_F32, 0.5)));
 	Node *n = ir_begin(g, OP_REDUCE_SUM, NULL, 1, &y);
 	ir_set_ints(g, n, "axes", 0, NULL);
 	ir_set_i(g, n, "keepdims", 0);
-	g->loss = fin(g, n);
+	g->loss = th_gfin(g, n);
 	Value *grads[2];
 	cr_assert_eq(grad_backward(g, 2, (Value *[]){emb, w}, grads), 0, "%s", g->err);
 	g->loss = NULL;
-	out(g, grads[0]);
-	out(g, grads[1]);
-	check_infer(g, 4, 3, 5);
+	th_out(g, grads[0]);
+	th_out(g, grads[1]);
+	th_check_infer(g, 4, 3, 5);
 	ir_graph_free(g);
 }
 /* ---- fusion: passes/fuse.c groups, one kernel each ---- */
@@ -840,20 +649,20 @@ static void fuse(Graph *g)
 Test(fusion, chain_with_broadcasts)
 {
 	Graph *g = ir_graph_new("chain");
-	Value *x = input(g, "x", SHAPE(-1, 3, 4));
-	Value *e = input(g, "e", SHAPE(-1, 1, 4));
-	Value *w = param(g, "w", SHAPE(4));
+	Value *x = th_input(g, "x", SHAPE(-1, 3, 4));
+	Value *e = th_input(g, "e", SHAPE(-1, 1, 4));
+	Value *w = th_param(g, "w", SHAPE(4));
 	Value *c = ir_value(g, V_CONST, "c", DT_F32, SHAPE(3, 1), (float[]){0.5f, -2.0f, 3.0f});
-	Value *a = op2(g, OP_ADD, x, w);
-	Value *m = out(g, op2(g, OP_MUL, a, c)); /* read outside: written by the group */
-	Value *t = op2(g, OP_SUB, op1(g, OP_TANH, m), e);
+	Value *a = th_gop2(g, OP_ADD, x, w);
+	Value *m = th_out(g, th_gop2(g, OP_MUL, a, c)); /* read outside: written by the group */
+	Value *t = th_gop2(g, OP_SUB, th_gop1(g, OP_TANH, m), e);
 	Node *n = ir_begin(g, OP_LEAKY_RELU, "lrelu", 1, &t);
 	ir_set_f(g, n, "alpha", 0.2);
-	out(g, op2(g, OP_MUL, fin(g, n), ir_const_scalar(g, DT_F32, 1.5)));
+	th_out(g, th_gop2(g, OP_MUL, th_gfin(g, n), ir_const_scalar(g, DT_F32, 1.5)));
 	cr_assert_eq(kernels_of(g, 4), 6);
 	fuse(g);
 	cr_assert_eq(kernels_of(g, 4), 1);
-	check_infer(g, 4, 3, 0);
+	th_check_infer(g, 4, 3, 0);
 	ir_graph_free(g);
 }
 
@@ -861,16 +670,16 @@ Test(fusion, chain_with_broadcasts)
 static void reduce_group_graph(int max_batch, int batch)
 {
 	Graph *g = ir_graph_new("reduce");
-	Value *x = input(g, "x", SHAPE(-1, 5)), *dy = input(g, "dy", SHAPE(-1, 5));
-	Value *w = param(g, "w", SHAPE(5, 5));
-	Value *r = op2(g, OP_RELU_GRAD, dy, x);
-	out(g, ir_op2(g, OP_MATMUL, r, w)); /* a product reads r: the reduction moves up to r */
-	out(g, reduce(g, OP_REDUCE_SUM, r, 1, DIMS(0), 0));
-	Value *h = op2(g, OP_MUL, op1(g, OP_EXP, x), dy);
-	out(g, reduce(g, OP_REDUCE_MEAN, h, 1, DIMS(0), 1));
+	Value *x = th_input(g, "x", SHAPE(-1, 5)), *dy = th_input(g, "dy", SHAPE(-1, 5));
+	Value *w = th_param(g, "w", SHAPE(5, 5));
+	Value *r = th_gop2(g, OP_RELU_GRAD, dy, x);
+	th_out(g, ir_op2(g, OP_MATMUL, r, w)); /* a product reads r: the reduction moves up to r */
+	th_out(g, reduce(g, OP_REDUCE_SUM, r, 1, DIMS(0), 0));
+	Value *h = th_gop2(g, OP_MUL, th_gop1(g, OP_EXP, x), dy);
+	th_out(g, reduce(g, OP_REDUCE_MEAN, h, 1, DIMS(0), 1));
 	fuse(g);
 	cr_assert_eq(kernels_of(g, max_batch), 2);
-	check_infer(g, max_batch, batch, 0);
+	th_check_infer(g, max_batch, batch, 0);
 	ir_graph_free(g);
 }
 

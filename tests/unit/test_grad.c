@@ -17,206 +17,23 @@
 #include "passes/grad.h"
 #include "passes/passes.h"
 
-#define BATCH 3
-#define FD_EPS 1e-6
-#define FD_TOL 1e-6
-#define MAXW 8
+#include "harness.h"
 
 #define SH(...) ir_shape(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__})
 #define N (-1)
 
-typedef struct {
-	Graph *g;
-	Value *w[MAXW];      /* differentiated float inputs */
-	char pos[MAXW];      /* w[i] must stay positive */
-	double *data[MAXW];  /* their values at batch BATCH */
-	int nw;
-	Value *lab;          /* optional integer label input */
-	int64_t classes;
-	uint64_t rng;
-} Case;
-
-static double rnd(Case *c)
-{
-	c->rng ^= c->rng << 13;
-	c->rng ^= c->rng >> 7;
-	c->rng ^= c->rng << 17;
-	return (double)(c->rng >> 11) / 9007199254740992.0; /* [0,1) */
-}
-
-static Case *case_new(void)
-{
-	Case *c = calloc(1, sizeof *c);
-	c->g = ir_graph_new("grad");
-	c->rng = 0x9E3779B97F4A7C15ull;
-	return c;
-}
-
-static void case_free(Case *c)
-{
-	for (int i = 0; i < c->nw; i++)
-		free(c->data[i]);
-	ir_graph_free(c->g);
-	free(c);
-}
-
-static void fill(Case *c, double *d, int64_t n, int positive)
-{
-	for (int64_t k = 0; k < n; k++) {
-		double m = 0.2 + 0.8 * rnd(c);
-		d[k] = positive || rnd(c) < 0.5 ? m : -m;
-	}
-}
-
-/* a differentiated input: a V_PARAM when batch-free, else a V_INPUT */
-static Value *var(Case *c, Shape s, int positive)
-{
-	int64_t n = ir_numel_at(&s, BATCH);
-	double *d = malloc((n ? n : 1) * sizeof *d);
-	fill(c, d, n, positive);
-	int batched = ir_has_batch(&s);
-	char name[16];
-	snprintf(name, sizeof name, "w%d", c->nw);
-	Value *v = ir_value(c->g, batched ? V_INPUT : V_PARAM, name, DT_F64, s, batched ? NULL : d);
-	cr_assert(c->nw < MAXW);
-	c->w[c->nw] = v;
-	c->pos[c->nw] = positive;
-	c->data[c->nw++] = d;
-	return v;
-}
-
-static Value *labels(Case *c, Shape s, int64_t classes)
-{
-	c->classes = classes;
-	return c->lab = ir_value(c->g, V_INPUT, "label", DT_I64, s, NULL);
-}
-
-static Value *fin(Case *c, Node *n)
-{
-	cr_assert(ir_finish(c->g, n) == 0, "%s", c->g->err);
-	return n->out[0];
-}
-
-static Value *op1(Case *c, Op op, Value *a) { return fin(c, ir_begin(c->g, op, NULL, 1, &a)); }
-
-static Value *op2(Case *c, Op op, Value *a, Value *b)
-{
-	return fin(c, ir_begin(c->g, op, NULL, 2, (Value *[]){a, b}));
-}
-
-static Node *begin(Case *c, Op op, int nin, Value **in) { return ir_begin(c->g, op, NULL, nin, in); }
-
-/* ---- the check ---- */
-
-/* loss = ReduceSum(y * R), R a random V_INPUT shaped like y */
-static Value *random_projection_loss(Case *c, Value *y, Value **r)
-{
-	*r = ir_value(c->g, V_INPUT, "R", DT_F64, y->shape, NULL);
-	Node *n = begin(c, OP_REDUCE_SUM, 1, (Value *[]){op2(c, OP_MUL, y, *r)});
-	ir_set_ints(c->g, n, "axes", 0, NULL);
-	ir_set_i(c->g, n, "keepdims", 0);
-	return fin(c, n);
-}
-
-static void set_inputs(Case *c, Interp *it, Value *r)
-{
-	int64_t nr = ir_numel_at(&r->shape, BATCH);
-	double *rd = malloc((nr ? nr : 1) * sizeof *rd);
-	fill(c, rd, nr, 0);
-	cr_assert(interp_set(it, r, rd, DT_F64) == 0, "%s", interp_error(it));
-	free(rd);
-	for (int i = 0; i < c->nw; i++)
-		cr_assert(interp_set(it, c->w[i], c->data[i], DT_F64) == 0, "%s", interp_error(it));
-	if (c->lab) {
-		int64_t nl = ir_numel_at(&c->lab->shape, BATCH), *l = malloc(nl * sizeof *l);
-		for (int64_t k = 0; k < nl; k++)
-			l[k] = (int64_t)(rnd(c) * c->classes) % c->classes;
-		cr_assert(interp_set(it, c->lab, l, DT_I64) == 0, "%s", interp_error(it));
-		free(l);
-	}
-}
-
-static double run_loss(Interp *it, Value *loss)
-{
-	double l;
-	cr_assert(interp_run(it, 1) == 0, "%s", interp_error(it));
-	cr_assert(interp_get_f64(it, loss, &l) == 0, "%s", interp_error(it));
-	return l;
-}
-
-static double central_difference(Case *c, Interp *it, Value *loss, int i, int64_t k)
-{
-	double x = c->data[i][k], lp, lm;
-	c->data[i][k] = x + FD_EPS;
-	interp_set(it, c->w[i], c->data[i], DT_F64);
-	lp = run_loss(it, loss);
-	c->data[i][k] = x - FD_EPS;
-	interp_set(it, c->w[i], c->data[i], DT_F64);
-	lm = run_loss(it, loss);
-	c->data[i][k] = x;
-	interp_set(it, c->w[i], c->data[i], DT_F64);
-	return (lp - lm) / (2 * FD_EPS);
-}
-
-/* an: the analytic gradient of w[i], read before any perturbed run */
-static void compare_grad(Case *c, Interp *it, Value *loss, int i, const double *an, const char *what)
-{
-	int64_t n = ir_numel_at(&c->w[i]->shape, BATCH);
-	for (int64_t k = 0; k < n; k++) {
-		double fd = central_difference(c, it, loss, i, k);
-		double tol = FD_TOL * fmax(1.0, fmax(fabs(fd), fabs(an[k])));
-		cr_expect(fabs(an[k] - fd) <= tol, "%s: d/d%s[%lld]: analytic %.12g, finite difference %.12g",
-			  what, c->w[i]->name, (long long)k, an[k], fd);
-	}
-}
-
-static int all_params(Case *c)
-{
-	if (c->nw != c->g->nparams)
-		return 0;
-	for (int i = 0; i < c->nw; i++)
-		if (c->w[i] != c->g->params[i])
-			return 0;
-	return 1;
-}
-
-/* differentiate ReduceSum(y * R) and compare every gradient with central differences */
-static void check(Case *c, Value *y, const char *what)
-{
-	Value *r, *grads[MAXW];
-	c->g->loss = random_projection_loss(c, y, &r);
-	int rc = all_params(c) ? pass_autodiff(c->g, grads) : grad_backward(c->g, c->nw, c->w, grads);
-	cr_assert(rc == 0, "%s: autodiff failed: %s", what, c->g->err);
-	cr_assert(ir_verify(c->g) == 0, "%s: %s", what, c->g->err);
-	char err[256];
-	Interp *it = interp_new(c->g, DT_F64, BATCH, err, sizeof err);
-	cr_assert(it, "%s: %s", what, err);
-	set_inputs(c, it, r);
-	run_loss(it, c->g->loss);
-	double *an[MAXW];
-	for (int i = 0; i < c->nw; i++) {
-		int64_t n = ir_numel_at(&c->w[i]->shape, BATCH);
-		an[i] = malloc((n ? n : 1) * sizeof *an[i]);
-		cr_assert(ir_shape_eq(&grads[i]->shape, &c->w[i]->shape), "%s: gradient shape", what);
-		cr_assert(interp_get_f64(it, grads[i], an[i]) == 0, "%s", interp_error(it));
-	}
-	for (int i = 0; i < c->nw; i++) {
-		compare_grad(c, it, c->g->loss, i, an[i], what);
-		free(an[i]);
-	}
-	interp_free(it);
-}
+static ThCase *case_new(void) { return th_case_new("grad", 0x9E3779B97F4A7C15ull); }
 
 /* ---- elementwise ---- */
 
 static void check_unary(Op op, Shape s, int positive, double alpha)
 {
-	Case *c = case_new();
-	Node *n = begin(c, op, 1, (Value *[]){var(c, s, positive)});
+	ThCase *c = case_new();
+	Node *n = th_begin(c, op, 1, (Value *[]){th_var(c, s, positive)});
 	if (alpha != 0)
 		ir_set_f(c->g, n, "alpha", alpha);
-	check(c, fin(c, n), ir_ops[op].name);
-	case_free(c);
+	th_check(c, th_fin(c, n), ir_ops[op].name);
+	th_case_free(c);
 }
 
 Test(grad, unary)
@@ -233,10 +50,10 @@ Test(grad, unary)
 
 static void check_binary(Op op, Shape a, Shape b)
 {
-	Case *c = case_new();
-	Value *x = var(c, a, 0), *y = var(c, b, op == OP_DIV);
-	check(c, op2(c, op, x, y), ir_ops[op].name);
-	case_free(c);
+	ThCase *c = case_new();
+	Value *x = th_var(c, a, 0), *y = th_var(c, b, op == OP_DIV);
+	th_check(c, th_op2(c, op, x, y), ir_ops[op].name);
+	th_case_free(c);
 }
 
 Test(grad, binary_broadcast)
@@ -257,14 +74,14 @@ Test(grad, binary_broadcast)
 Test(grad, fan_out)
 {
 	/* y = x * tanh(x) + x: x feeds three uses, gradients accumulate */
-	Case *c = case_new();
-	Value *x = var(c, SH(N, 3), 0);
-	check(c, op2(c, OP_ADD, op2(c, OP_MUL, x, op1(c, OP_TANH, x)), x), "fan-out");
-	case_free(c);
+	ThCase *c = case_new();
+	Value *x = th_var(c, SH(N, 3), 0);
+	th_check(c, th_op2(c, OP_ADD, th_op2(c, OP_MUL, x, th_op1(c, OP_TANH, x)), x), "fan-out");
+	th_case_free(c);
 	c = case_new();
-	x = var(c, SH(2, 3), 0);
-	check(c, op2(c, OP_MUL, x, x), "x*x");
-	case_free(c);
+	x = th_var(c, SH(2, 3), 0);
+	th_check(c, th_op2(c, OP_MUL, x, x), "x*x");
+	th_case_free(c);
 }
 
 /* ---- matrix products ---- */
@@ -272,21 +89,21 @@ Test(grad, fan_out)
 static void check_gemm(int ta, int tb, double alpha, double beta, int with_c, Shape cs, int64_t m)
 {
 	const int64_t k = 4, n = 5;
-	Case *c = case_new();
+	ThCase *c = case_new();
 	Value *in[3];
-	in[0] = var(c, ta ? SH(k, m) : SH(m, k), 0);
-	in[1] = var(c, tb ? SH(n, k) : SH(k, n), 0);
+	in[0] = th_var(c, ta ? SH(k, m) : SH(m, k), 0);
+	in[1] = th_var(c, tb ? SH(n, k) : SH(k, n), 0);
 	if (with_c)
-		in[2] = var(c, cs, 0);
-	Node *g = begin(c, OP_GEMM, 2 + with_c, in);
+		in[2] = th_var(c, cs, 0);
+	Node *g = th_begin(c, OP_GEMM, 2 + with_c, in);
 	ir_set_i(c->g, g, "transA", ta);
 	ir_set_i(c->g, g, "transB", tb);
 	ir_set_f(c->g, g, "alpha", alpha);
 	ir_set_f(c->g, g, "beta", beta);
 	char what[96];
 	snprintf(what, sizeof what, "Gemm ta=%d tb=%d alpha=%g beta=%g C=%d m=%lld", ta, tb, alpha, beta, with_c, (long long)m);
-	check(c, fin(c, g), what);
-	case_free(c);
+	th_check(c, th_fin(c, g), what);
+	th_case_free(c);
 }
 
 Test(grad, gemm)
@@ -305,10 +122,10 @@ Test(grad, gemm)
 
 static void check_matmul(Shape a, Shape b)
 {
-	Case *c = case_new();
-	Value *x = var(c, a, 0), *y = var(c, b, 0);
-	check(c, op2(c, OP_MATMUL, x, y), "MatMul");
-	case_free(c);
+	ThCase *c = case_new();
+	Value *x = th_var(c, a, 0), *y = th_var(c, b, 0);
+	th_check(c, th_op2(c, OP_MATMUL, x, y), "MatMul");
+	th_case_free(c);
 }
 
 Test(grad, matmul)
@@ -331,11 +148,11 @@ Test(grad, matmul)
 
 static void check_softmax(Op op, Shape s, int axis)
 {
-	Case *c = case_new();
-	Node *n = begin(c, op, 1, (Value *[]){var(c, s, 0)});
+	ThCase *c = case_new();
+	Node *n = th_begin(c, op, 1, (Value *[]){th_var(c, s, 0)});
 	ir_set_i(c->g, n, "axis", axis);
-	check(c, fin(c, n), ir_ops[op].name);
-	case_free(c);
+	th_check(c, th_fin(c, n), ir_ops[op].name);
+	th_case_free(c);
 }
 
 Test(grad, softmax)
@@ -350,10 +167,10 @@ Test(grad, softmax)
 
 static void check_sce(Shape z, Shape t)
 {
-	Case *c = case_new();
-	Value *logits = var(c, z, 0);
-	check(c, op2(c, OP_SOFTMAX_CROSS_ENTROPY, logits, labels(c, t, z.d[z.rank - 1])), "SoftmaxCrossEntropy");
-	case_free(c);
+	ThCase *c = case_new();
+	Value *logits = th_var(c, z, 0);
+	th_check(c, th_op2(c, OP_SOFTMAX_CROSS_ENTROPY, logits, th_labels(c, t, z.d[z.rank - 1])), "SoftmaxCrossEntropy");
+	th_case_free(c);
 }
 
 Test(grad, softmax_cross_entropy)
@@ -367,12 +184,12 @@ Test(grad, softmax_cross_entropy)
 
 static void check_reduce(Op op, Shape s, int naxes, const int64_t *axes, int keep)
 {
-	Case *c = case_new();
-	Node *n = begin(c, op, 1, (Value *[]){var(c, s, 0)});
+	ThCase *c = case_new();
+	Node *n = th_begin(c, op, 1, (Value *[]){th_var(c, s, 0)});
 	ir_set_ints(c->g, n, "axes", naxes, axes);
 	ir_set_i(c->g, n, "keepdims", keep);
-	check(c, fin(c, n), ir_ops[op].name);
-	case_free(c);
+	th_check(c, th_fin(c, n), ir_ops[op].name);
+	th_case_free(c);
 }
 
 Test(grad, reduce)
@@ -392,41 +209,41 @@ Test(grad, reduce)
 
 /* ---- shape ops ---- */
 
-static Value *with_shape(Case *c, Op op, Value *x, const char *attr, Shape s)
+static Value *with_shape(ThCase *c, Op op, Value *x, const char *attr, Shape s)
 {
-	Node *n = begin(c, op, 1, &x);
+	Node *n = th_begin(c, op, 1, &x);
 	ir_set_ints(c->g, n, attr, s.rank, s.d);
-	return fin(c, n);
+	return th_fin(c, n);
 }
 
 Test(grad, transpose)
 {
 	static const int64_t perms[][3] = {{2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}};
 	for (int i = 0; i < 4; i++) {
-		Case *c = case_new();
-		Value *x = var(c, SH(N, 3, 4), 0);
-		check(c, with_shape(c, OP_TRANSPOSE, x, "perm", ir_shape(3, perms[i])), "Transpose");
-		case_free(c);
+		ThCase *c = case_new();
+		Value *x = th_var(c, SH(N, 3, 4), 0);
+		th_check(c, with_shape(c, OP_TRANSPOSE, x, "perm", ir_shape(3, perms[i])), "Transpose");
+		th_case_free(c);
 	}
 }
 
 Test(grad, reshape_flatten)
 {
-	Case *c = case_new();
-	check(c, with_shape(c, OP_RESHAPE, var(c, SH(N, 3, 4), 0), "shape", SH(N, 12)), "Reshape");
-	case_free(c);
+	ThCase *c = case_new();
+	th_check(c, with_shape(c, OP_RESHAPE, th_var(c, SH(N, 3, 4), 0), "shape", SH(N, 12)), "Reshape");
+	th_case_free(c);
 	c = case_new();
-	check(c, with_shape(c, OP_RESHAPE, var(c, SH(N, 3, 4), 0), "shape", SH(-3, 2, 2)), "Reshape");
-	case_free(c);
+	th_check(c, with_shape(c, OP_RESHAPE, th_var(c, SH(N, 3, 4), 0), "shape", SH(-3, 2, 2)), "Reshape");
+	th_case_free(c);
 	c = case_new();
-	check(c, with_shape(c, OP_RESHAPE, var(c, SH(2, 6), 0), "shape", SH(3, 4)), "Reshape");
-	case_free(c);
+	th_check(c, with_shape(c, OP_RESHAPE, th_var(c, SH(2, 6), 0), "shape", SH(3, 4)), "Reshape");
+	th_case_free(c);
 	for (int axis = 0; axis < 4; axis++) {
 		c = case_new();
-		Node *n = begin(c, OP_FLATTEN, 1, (Value *[]){var(c, SH(N, 3, 4), 0)});
+		Node *n = th_begin(c, OP_FLATTEN, 1, (Value *[]){th_var(c, SH(N, 3, 4), 0)});
 		ir_set_i(c->g, n, "axis", axis);
-		check(c, fin(c, n), "Flatten");
-		case_free(c);
+		th_check(c, th_fin(c, n), "Flatten");
+		th_case_free(c);
 	}
 }
 
@@ -440,9 +257,9 @@ Test(grad, expand)
 		{{2, {N, 1}}, {3, {2, N, 3}}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		Case *c = case_new();
-		check(c, with_shape(c, OP_EXPAND, var(c, cases[i].from, 0), "shape", cases[i].to), "Expand");
-		case_free(c);
+		ThCase *c = case_new();
+		th_check(c, with_shape(c, OP_EXPAND, th_var(c, cases[i].from, 0), "shape", cases[i].to), "Expand");
+		th_case_free(c);
 	}
 }
 
@@ -451,19 +268,19 @@ Test(grad, expand)
 Test(grad, mlp_chain)
 {
 	/* x[N,4] -> Gemm(W1^T, b1) -> Relu -> MatMul W2 -> LogSoftmax -> ReduceMean */
-	Case *c = case_new();
-	Value *x = var(c, SH(N, 4), 0), *w1 = var(c, SH(6, 4), 0), *b1 = var(c, SH(6), 0);
-	Value *w2 = var(c, SH(6, 3), 0);
-	Node *g = begin(c, OP_GEMM, 3, (Value *[]){x, w1, b1});
+	ThCase *c = case_new();
+	Value *x = th_var(c, SH(N, 4), 0), *w1 = th_var(c, SH(6, 4), 0), *b1 = th_var(c, SH(6), 0);
+	Value *w2 = th_var(c, SH(6, 3), 0);
+	Node *g = th_begin(c, OP_GEMM, 3, (Value *[]){x, w1, b1});
 	ir_set_i(c->g, g, "transB", 1);
-	Value *h = op1(c, OP_RELU, fin(c, g));
-	Node *ls = begin(c, OP_LOG_SOFTMAX, 1, (Value *[]){op2(c, OP_MATMUL, h, w2)});
+	Value *h = th_op1(c, OP_RELU, th_fin(c, g));
+	Node *ls = th_begin(c, OP_LOG_SOFTMAX, 1, (Value *[]){th_op2(c, OP_MATMUL, h, w2)});
 	ir_set_i(c->g, ls, "axis", 1);
-	Node *m = begin(c, OP_REDUCE_MEAN, 1, (Value *[]){fin(c, ls)});
+	Node *m = th_begin(c, OP_REDUCE_MEAN, 1, (Value *[]){th_fin(c, ls)});
 	ir_set_ints(c->g, m, "axes", 1, (int64_t[]){0});
 	ir_set_i(c->g, m, "keepdims", 0);
-	check(c, fin(c, m), "mlp");
-	case_free(c);
+	th_check(c, th_fin(c, m), "mlp");
+	th_case_free(c);
 }
 
 Test(grad, unreachable_param_gets_zero)
@@ -528,15 +345,15 @@ Test(grad, flows_column)
 
 /* ---- data-path plumbing (passes/grad_tensor.c) ---- */
 
-static Value *i64_const(Case *c, Shape s, const int64_t *d) { return ir_value(c->g, V_CONST, NULL, DT_I64, s, d); }
+static Value *i64_const(ThCase *c, Shape s, const int64_t *d) { return ir_value(c->g, V_CONST, NULL, DT_I64, s, d); }
 
-static Value *with_attrs(Case *c, Op op, int nin, Value **in, const char *const *names, int cnt,
+static Value *with_attrs(ThCase *c, Op op, int nin, Value **in, const char *const *names, int cnt,
 			 const int64_t *vals)
 {
-	Node *n = begin(c, op, nin, in);
+	Node *n = th_begin(c, op, nin, in);
 	for (int i = 0; i < cnt; i++)
 		ir_set_i(c->g, n, names[i], vals[i]);
-	return fin(c, n);
+	return th_fin(c, n);
 }
 
 Test(grad, gather)
@@ -544,30 +361,30 @@ Test(grad, gather)
 	/* repeated and negative indices: the scatter-add sums both hits */
 	int64_t ix[5] = {2, 4, -1, 2, 0};
 	for (int axis = 0; axis < 2; axis++) {
-		Case *c = case_new();
-		Value *x = var(c, SH(5, 5), 0), *i = i64_const(c, SH(5), ix);
-		check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1,
+		ThCase *c = case_new();
+		Value *x = th_var(c, SH(5, 5), 0), *i = i64_const(c, SH(5), ix);
+		th_check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1,
 				    (int64_t[]){axis}), "Gather");
-		case_free(c);
+		th_case_free(c);
 	}
-	Case *c = case_new(); /* batched data, 2-D indices on axis 1 */
-	Value *x = var(c, SH(N, 4, 3), 0), *i = i64_const(c, SH(2, 2), (int64_t[]){3, 0, 3, 1});
-	check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1, (int64_t[]){1}),
+	ThCase *c = case_new(); /* batched data, 2-D indices on axis 1 */
+	Value *x = th_var(c, SH(N, 4, 3), 0), *i = i64_const(c, SH(2, 2), (int64_t[]){3, 0, 3, 1});
+	th_check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1, (int64_t[]){1}),
 	      "Gather batched");
-	case_free(c);
+	th_case_free(c);
 }
 
 static void check_slice(Shape s, int cnt, const int64_t *ax, const int64_t *st, const int64_t *en,
 			const int64_t *sp)
 {
-	Case *c = case_new();
-	Node *n = begin(c, OP_SLICE, 1, (Value *[]){var(c, s, 0)});
+	ThCase *c = case_new();
+	Node *n = th_begin(c, OP_SLICE, 1, (Value *[]){th_var(c, s, 0)});
 	ir_set_ints(c->g, n, "axes", cnt, ax);
 	ir_set_ints(c->g, n, "starts", cnt, st);
 	ir_set_ints(c->g, n, "ends", cnt, en);
 	ir_set_ints(c->g, n, "steps", cnt, sp);
-	check(c, fin(c, n), "Slice");
-	case_free(c);
+	th_check(c, th_fin(c, n), "Slice");
+	th_case_free(c);
 }
 
 Test(grad, slice)
@@ -579,88 +396,88 @@ Test(grad, slice)
 
 Test(grad, concat)
 {
-	Case *c = case_new();
-	Value *in[3] = {var(c, SH(N, 2), 0), var(c, SH(N, 3), 0), var(c, SH(N, 1), 0)};
-	check(c, with_attrs(c, OP_CONCAT, 3, in, (const char *[]){"axis"}, 1, (int64_t[]){1}), "Concat");
-	case_free(c);
+	ThCase *c = case_new();
+	Value *in[3] = {th_var(c, SH(N, 2), 0), th_var(c, SH(N, 3), 0), th_var(c, SH(N, 1), 0)};
+	th_check(c, with_attrs(c, OP_CONCAT, 3, in, (const char *[]){"axis"}, 1, (int64_t[]){1}), "Concat");
+	th_case_free(c);
 	c = case_new();
-	Value *in2[2] = {var(c, SH(2, 3), 0), var(c, SH(1, 3), 0)};
-	check(c, with_attrs(c, OP_CONCAT, 2, in2, (const char *[]){"axis"}, 1, (int64_t[]){0}), "Concat axis 0");
-	case_free(c);
+	Value *in2[2] = {th_var(c, SH(2, 3), 0), th_var(c, SH(1, 3), 0)};
+	th_check(c, with_attrs(c, OP_CONCAT, 2, in2, (const char *[]){"axis"}, 1, (int64_t[]){0}), "Concat axis 0");
+	th_case_free(c);
 }
 
 Test(grad, trilu)
 {
 	static const int64_t cases[][2] = {{1, 1}, {0, 0}, {1, -1}, {0, 2}};
 	for (int i = 0; i < 4; i++) {
-		Case *c = case_new();
-		Value *x = var(c, i % 2 ? SH(3, 5) : SH(N, 4, 4), 0);
-		check(c, with_attrs(c, OP_TRILU, 1, &x, (const char *[]){"upper", "k"}, 2, cases[i]), "Trilu");
-		case_free(c);
+		ThCase *c = case_new();
+		Value *x = th_var(c, i % 2 ? SH(3, 5) : SH(N, 4, 4), 0);
+		th_check(c, with_attrs(c, OP_TRILU, 1, &x, (const char *[]){"upper", "k"}, 2, cases[i]), "Trilu");
+		th_case_free(c);
 	}
 }
 
 Test(grad, where)
 {
 	uint8_t m[4] = {1, 0, 0, 1};
-	Case *c = case_new();
+	ThCase *c = case_new();
 	Value *cond = ir_value(c->g, V_CONST, NULL, DT_BOOL, SH(4), m);
-	Value *a = var(c, SH(N, 4), 0), *b = var(c, SH(1, 4), 0);
-	check(c, ir_op(c->g, OP_WHERE, 3, (Value *[]){cond, a, b}), "Where");
-	case_free(c);
+	Value *a = th_var(c, SH(N, 4), 0), *b = th_var(c, SH(1, 4), 0);
+	th_check(c, ir_op(c->g, OP_WHERE, 3, (Value *[]){cond, a, b}), "Where");
+	th_case_free(c);
 }
 
 Test(grad, cast)
 {
-	Case *c = case_new();
-	Node *n = begin(c, OP_CAST, 1, (Value *[]){var(c, SH(N, 3), 0)});
+	ThCase *c = case_new();
+	Node *n = th_begin(c, OP_CAST, 1, (Value *[]){th_var(c, SH(N, 3), 0)});
 	ir_set_s(c->g, n, "to", "f32");
-	Value *y = fin(c, n);
-	n = begin(c, OP_CAST, 1, &y);
+	Value *y = th_fin(c, n);
+	n = th_begin(c, OP_CAST, 1, &y);
 	ir_set_s(c->g, n, "to", "f64");
-	check(c, op1(c, OP_TANH, fin(c, n)), "Cast f64->f32->f64");
-	case_free(c);
+	th_check(c, th_op1(c, OP_TANH, th_fin(c, n)), "Cast f64->f32->f64");
+	th_case_free(c);
 }
 
 Test(grad, pow_reciprocal)
 {
-	Case *c = case_new();
-	Value *a = var(c, SH(N, 4), 1), *b = var(c, SH(4), 0);
-	check(c, op2(c, OP_POW, a, b), "Pow tensor exponent");
-	case_free(c);
+	ThCase *c = case_new();
+	Value *a = th_var(c, SH(N, 4), 1), *b = th_var(c, SH(4), 0);
+	th_check(c, th_op2(c, OP_POW, a, b), "Pow tensor exponent");
+	th_case_free(c);
 	c = case_new(); /* a negative base with a constant integer-valued exponent */
-	check(c, op2(c, OP_POW, var(c, SH(N, 4), 0), ir_const_scalar(c->g, DT_F64, 3.0)), "Pow x^3");
-	case_free(c);
+	th_check(c, th_op2(c, OP_POW, th_var(c, SH(N, 4), 0), ir_const_scalar(c->g, DT_F64, 3.0)), "Pow x^3");
+	th_case_free(c);
 	c = case_new();
-	check(c, op2(c, OP_POW, var(c, SH(N, 4), 1), ir_const_scalar(c->g, DT_F64, -0.5)), "Pow x^-0.5");
-	case_free(c);
+	th_check(c, th_op2(c, OP_POW, th_var(c, SH(N, 4), 1), ir_const_scalar(c->g, DT_F64, -0.5)), "Pow x^-0.5");
+	th_case_free(c);
 	c = case_new();
-	check(c, op1(c, OP_RECIPROCAL, var(c, SH(N, 4), 1)), "Reciprocal");
-	case_free(c);
+	th_check(c, th_op1(c, OP_RECIPROCAL, th_var(c, SH(N, 4), 1)), "Reciprocal");
+	th_case_free(c);
 }
 
 Test(grad, max_min)
 {
 	static const Op ops[] = {OP_MAX, OP_MIN};
 	for (int i = 0; i < 2; i++) {
-		Case *c = case_new();
-		check(c, op2(c, ops[i], var(c, SH(N, 4), 0), var(c, SH(4), 0)), ir_ops[ops[i]].name);
-		case_free(c);
+		ThCase *c = case_new();
+		th_check(c, th_op2(c, ops[i], th_var(c, SH(N, 4), 0), th_var(c, SH(4), 0)), ir_ops[ops[i]].name);
+		th_case_free(c);
 		c = case_new(); /* a tie everywhere: each side gets half, the sum is the identity's */
-		Value *x = var(c, SH(N, 3), 0);
-		check(c, op2(c, ops[i], x, x), "tie");
-		case_free(c);
+		Value *x = th_var(c, SH(N, 3), 0);
+		th_check(c, th_op2(c, ops[i], x, x), "tie");
+		th_case_free(c);
 	}
 }
 
 Test(grad, comparisons_stop_the_gradient)
 {
 	/* y = x * Cast(x > 0): the mask carries no gradient, so dy/dx = mask */
-	Case *c = case_new();
-	Value *x = var(c, SH(N, 4), 0);
-	Value *m = op2(c, OP_GREATER, x, ir_const_scalar(c->g, DT_F64, 0.0));
-	Node *n = begin(c, OP_CAST, 1, &m);
+	ThCase *c = case_new();
+	Value *x = th_var(c, SH(N, 4), 0);
+	Value *m = th_op2(c, OP_GREATER, x, ir_const_scalar(c->g, DT_F64, 0.0));
+	Node *n = th_begin(c, OP_CAST, 1, &m);
 	ir_set_s(c->g, n, "to", "f64");
-	check(c, op2(c, OP_MUL, x, fin(c, n)), "mask");
-	case_free(c);
+	th_check(c, th_op2(c, OP_MUL, x, th_fin(c, n)), "mask");
+	th_case_free(c);
 }

@@ -22,69 +22,21 @@
 #include "passes/grad.h"
 #include "passes/passes.h"
 
-#define BATCH 3
-#define MAXW 6
-#define FD_H 1e-6
+#include "harness.h"
+
 #define SH(...) ir_shape(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__})
 #define N (-1)
 
-typedef struct {
-	Graph *g;
-	Value *w[MAXW];
-	double *data[MAXW];
-	int nw;
-	uint64_t rng;
-} Case;
-
-static double rnd(Case *c)
+/* the gradient check always differentiates with grad_backward */
+static ThCase *case_new(void)
 {
-	c->rng ^= c->rng << 13;
-	c->rng ^= c->rng >> 7;
-	c->rng ^= c->rng << 17;
-	return (double)(c->rng >> 11) / 9007199254740992.0;
-}
-
-static void fill(Case *c, double *d, int64_t n, int positive)
-{
-	for (int64_t k = 0; k < n; k++) {
-		double m = 0.2 + 0.8 * rnd(c);
-		d[k] = positive || rnd(c) < 0.5 ? m : -m;
-	}
-}
-
-static Case *case_new(void)
-{
-	Case *c = calloc(1, sizeof *c);
-	c->g = ir_graph_new("norm");
-	c->rng = 0x2545F4914F6CDD1Dull;
+	ThCase *c = th_case_new("norm", 0x2545F4914F6CDD1Dull);
+	c->backward_only = 1;
 	return c;
 }
 
-static void case_free(Case *c)
-{
-	for (int i = 0; i < c->nw; i++)
-		free(c->data[i]);
-	ir_graph_free(c->g);
-	free(c);
-}
-
-/* a differentiated value: V_INPUT when it has the batch, else V_PARAM */
-static Value *var(Case *c, Shape s, int positive)
-{
-	int64_t n = ir_numel_at(&s, BATCH);
-	double *d = malloc(n * sizeof *d);
-	char name[16];
-	fill(c, d, n, positive);
-	snprintf(name, sizeof name, "w%d", c->nw);
-	Value *v = ir_value(c->g, ir_has_batch(&s) ? V_INPUT : V_PARAM, name, DT_F64, s, ir_has_batch(&s) ? NULL : d);
-	cr_assert(c->nw < MAXW);
-	c->w[c->nw] = v;
-	c->data[c->nw++] = d;
-	return v;
-}
-
 /* a per-channel buffer (running statistic) with data */
-static Value *buffer(Case *c, const char *name, int64_t ch, double base)
+static Value *buffer(ThCase *c, const char *name, int64_t ch, double base)
 {
 	double d[16];
 	for (int64_t k = 0; k < ch; k++)
@@ -94,86 +46,18 @@ static Value *buffer(Case *c, const char *name, int64_t ch, double base)
 	return v;
 }
 
-static Value *fin(Case *c, Node *n)
-{
-	cr_assert(ir_finish(c->g, n) == 0, "%s", c->g->err);
-	return n->out[0];
-}
-
-static double run_loss(Interp *it, Value *loss)
-{
-	double l;
-	cr_assert(interp_run(it, 1) == 0, "%s", interp_error(it));
-	cr_assert(interp_get_f64(it, loss, &l) == 0, "%s", interp_error(it));
-	return l;
-}
-
-static double central(Case *c, Interp *it, Value *loss, int i, int64_t k)
-{
-	double x = c->data[i][k], lp, lm;
-	c->data[i][k] = x + FD_H;
-	interp_set(it, c->w[i], c->data[i], DT_F64);
-	lp = run_loss(it, loss);
-	c->data[i][k] = x - FD_H;
-	interp_set(it, c->w[i], c->data[i], DT_F64);
-	lm = run_loss(it, loss);
-	c->data[i][k] = x;
-	interp_set(it, c->w[i], c->data[i], DT_F64);
-	return (lp - lm) / (2 * FD_H);
-}
-
-/* loss = ReduceSum(y * R); every w's analytic gradient against central differences */
-static void check(Case *c, Value *y, const char *what)
-{
-	Value *r = ir_value(c->g, V_INPUT, "R", DT_F64, y->shape, NULL), *grads[MAXW];
-	Node *s = ir_begin(c->g, OP_REDUCE_SUM, NULL, 1, (Value *[]){ir_op2(c->g, OP_MUL, y, r)});
-	ir_set_ints(c->g, s, "axes", 0, NULL);
-	ir_set_i(c->g, s, "keepdims", 0);
-	c->g->loss = fin(c, s);
-	cr_assert(grad_backward(c->g, c->nw, c->w, grads) == 0, "%s: %s", what, c->g->err);
-	cr_assert(ir_verify(c->g) == 0, "%s: %s", what, c->g->err);
-	char err[256];
-	Interp *it = interp_new(c->g, DT_F64, BATCH, err, sizeof err);
-	cr_assert(it, "%s: %s", what, err);
-	int64_t nr = ir_numel_at(&r->shape, BATCH);
-	double *rd = malloc(nr * sizeof *rd);
-	fill(c, rd, nr, 0);
-	interp_set(it, r, rd, DT_F64);
-	free(rd);
-	for (int i = 0; i < c->nw; i++)
-		interp_set(it, c->w[i], c->data[i], DT_F64);
-	run_loss(it, c->g->loss);
-	double *ans[MAXW]; /* every analytic gradient, read before any perturbed run */
-	for (int i = 0; i < c->nw; i++) {
-		ans[i] = malloc(ir_numel_at(&c->w[i]->shape, BATCH) * sizeof *ans[i]);
-		cr_assert(interp_get_f64(it, grads[i], ans[i]) == 0, "%s", interp_error(it));
-	}
-	for (int i = 0; i < c->nw; i++) {
-		int64_t n = ir_numel_at(&c->w[i]->shape, BATCH);
-		double *an = ans[i];
-		for (int64_t k = 0; k < n; k++) {
-			double fd = central(c, it, c->g->loss, i, k);
-			cr_expect(fabs(an[k] - fd) <= 1e-6 * fmax(1.0, fmax(fabs(fd), fabs(an[k]))),
-				  "%s: d/d%s[%lld]: analytic %.12g, finite difference %.12g", what, c->w[i]->name,
-				  (long long)k, an[k], fd);
-		}
-		free(an);
-	}
-	interp_free(it);
-}
-
 /* ---- activations ---- */
 
 static void check_act(Op op, const char *a1, double v1, const char *a2, double v2, int positive)
 {
-	Case *c = case_new();
-	Node *n = ir_begin(c->g, op, NULL, 1, (Value *[]){var(c, SH(N, 5), positive)});
+	ThCase *c = case_new();
+	Node *n = ir_begin(c->g, op, NULL, 1, (Value *[]){th_var(c, SH(N, 5), positive)});
 	if (a1)
 		ir_set_f(c->g, n, a1, v1);
 	if (a2)
 		ir_set_f(c->g, n, a2, v2);
-	check(c, fin(c, n), ir_ops[op].name);
-	case_free(c);
+	th_check(c, th_fin(c, n), ir_ops[op].name);
+	th_case_free(c);
 }
 
 Test(norm, activation_gradients)
@@ -194,42 +78,42 @@ Test(norm, activation_gradients)
 /* values inside the ±3 band of HardSwish: scale the input by 4 so that the band is crossed */
 Test(norm, hard_swish_wide_range)
 {
-	Case *c = case_new();
-	Value *x = ir_op2(c->g, OP_MUL, var(c, SH(N, 6), 0), ir_const_scalar(c->g, DT_F64, 4.3));
-	check(c, ir_op1(c->g, OP_HARD_SWISH, x), "HardSwish wide");
-	case_free(c);
+	ThCase *c = case_new();
+	Value *x = ir_op2(c->g, OP_MUL, th_var(c, SH(N, 6), 0), ir_const_scalar(c->g, DT_F64, 4.3));
+	th_check(c, ir_op1(c->g, OP_HARD_SWISH, x), "HardSwish wide");
+	th_case_free(c);
 }
 
 Test(norm, prelu_gradients)
 {
-	Case *c = case_new();
-	check(c, ir_op2(c->g, OP_PRELU, var(c, SH(N, 4), 0), var(c, SH(4), 1)), "PRelu [N,4] slope [4]");
-	case_free(c);
+	ThCase *c = case_new();
+	th_check(c, ir_op2(c->g, OP_PRELU, th_var(c, SH(N, 4), 0), th_var(c, SH(4), 1)), "PRelu [N,4] slope [4]");
+	th_case_free(c);
 	c = case_new();
-	check(c, ir_op2(c->g, OP_PRELU, var(c, SH(N, 3, 2, 2), 0), var(c, SH(3, 1, 1), 1)), "PRelu NCHW");
-	case_free(c);
+	th_check(c, ir_op2(c->g, OP_PRELU, th_var(c, SH(N, 3, 2, 2), 0), th_var(c, SH(3, 1, 1), 1)), "PRelu NCHW");
+	th_case_free(c);
 	c = case_new();
-	check(c, ir_op2(c->g, OP_PRELU, var(c, SH(N, 4), 0), var(c, SH(1), 1)), "PRelu shared slope");
-	case_free(c);
+	th_check(c, ir_op2(c->g, OP_PRELU, th_var(c, SH(N, 4), 0), th_var(c, SH(1), 1)), "PRelu shared slope");
+	th_case_free(c);
 }
 
 /* ---- normalizations ---- */
 
-static Value *bn_node(Case *c, Value *x, Value *scale, Value *bias, Value *mean, Value *varv)
+static Value *bn_node(ThCase *c, Value *x, Value *scale, Value *bias, Value *mean, Value *varv)
 {
 	Node *n = ir_begin(c->g, OP_BATCH_NORM, "bn", 5, (Value *[]){x, scale, bias, mean, varv});
 	ir_set_f(c->g, n, "epsilon", 1e-5);
 	ir_set_f(c->g, n, "momentum", 0.9);
-	return fin(c, n);
+	return th_fin(c, n);
 }
 
 static void check_bn(Shape xs, int training)
 {
-	Case *c = case_new();
+	ThCase *c = case_new();
 	int64_t ch = xs.d[1];
-	Value *x = var(c, xs, 0), *sc = var(c, SH(ch), 1), *bi = var(c, SH(ch), 0);
-	Value *mean = training ? buffer(c, "rm", ch, 0.1) : var(c, SH(ch), 0);
-	Value *vr = training ? buffer(c, "rv", ch, 0.8) : var(c, SH(ch), 1);
+	Value *x = th_var(c, xs, 0), *sc = th_var(c, SH(ch), 1), *bi = th_var(c, SH(ch), 0);
+	Value *mean = training ? buffer(c, "rm", ch, 0.1) : th_var(c, SH(ch), 0);
+	Value *vr = training ? buffer(c, "rv", ch, 0.8) : th_var(c, SH(ch), 1);
 	Value *y = bn_node(c, x, sc, bi, mean, vr);
 	if (training) {
 		ir_add_output(c->g, y);
@@ -237,8 +121,8 @@ static void check_bn(Shape xs, int training)
 		y = c->g->outputs[0];
 		cr_assert_eq(c->g->nupdates, 2);
 	}
-	check(c, y, training ? "BatchNormalization (training)" : "BatchNormalization (inference)");
-	case_free(c);
+	th_check(c, y, training ? "BatchNormalization (training)" : "BatchNormalization (inference)");
+	th_case_free(c);
 }
 
 Test(norm, batchnorm_gradients)
@@ -252,25 +136,25 @@ Test(norm, batchnorm_gradients)
 Test(norm, layernorm_gradients)
 {
 	for (int axes = 1; axes <= 2; axes++) {
-		Case *c = case_new();
-		Value *x = var(c, SH(N, 3, 4), 0);
+		ThCase *c = case_new();
+		Value *x = th_var(c, SH(N, 3, 4), 0);
 		Shape as = axes == 1 ? SH(4) : SH(3, 4);
-		Value *sc = var(c, as, 1), *bi = var(c, as, 0), *mean, *inv;
+		Value *sc = th_var(c, as, 1), *bi = th_var(c, as, 0), *mean, *inv;
 		Value *y = ir_layer_norm(c->g, "ln", x, sc, bi, 3 - axes, 1e-5, &mean, &inv);
 		cr_assert(y, "%s", c->g->err);
-		check(c, y, axes == 1 ? "LayerNorm last axis" : "LayerNorm last 2 axes");
-		case_free(c);
+		th_check(c, y, axes == 1 ? "LayerNorm last axis" : "LayerNorm last 2 axes");
+		th_case_free(c);
 	}
 }
 
 Test(norm, instancenorm_gradients)
 {
-	Case *c = case_new();
-	Value *x = var(c, SH(N, 2, 3, 2), 0), *sc = var(c, SH(2), 1), *bi = var(c, SH(2), 0);
+	ThCase *c = case_new();
+	Value *x = th_var(c, SH(N, 2, 3, 2), 0), *sc = th_var(c, SH(2), 1), *bi = th_var(c, SH(2), 0);
 	Value *y = ir_instance_norm(c->g, "in", x, sc, bi, 1e-5);
 	cr_assert(y, "%s", c->g->err);
-	check(c, y, "InstanceNormalization");
-	case_free(c);
+	th_check(c, y, "InstanceNormalization");
+	th_case_free(c);
 }
 
 /* ---- interpreter values ---- */

@@ -26,6 +26,8 @@
 #include "passes/passes.h"
 #include "passes/pipeline.h"
 
+#include "harness.h"
+
 #define BATCH 3
 #define SH(...) ir_shape(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__})
 #define N (-1)
@@ -300,52 +302,6 @@ Test(reduce, dropout_rng_rate_and_steps)
 
 /* ---- generated kernels against the interpreter ---- */
 
-typedef struct {
-	void *so;
-	dlcc_model *m;
-	int (*infer)(dlcc_model *, int, const void *const *, void *const *);
-	int (*train)(dlcc_model *, int, const void *const *, const void *, float *);
-	int (*get_param)(dlcc_model *, int, float *);
-	const char *(*error)(const dlcc_model *);
-	void (*destroy)(dlcc_model *);
-} Art;
-
-static void *sym(Art *a, const char *name)
-{
-	void *p = dlsym(a->so, name);
-	cr_assert(p, "artifact lacks %s", name);
-	return p;
-}
-
-static Art art_open(Graph *infer, Graph *train, int max_batch)
-{
-	Art a;
-	char dir[64] = "/tmp/dlcc-reduce-XXXXXX", path[128], err[512];
-	cr_assert(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/model.so", dir);
-	CgOpts o = {path, "so", max_batch, DT_F32, NULL, 0};
-	cr_assert_eq(cg_build(infer, train, &o, err, sizeof err), 0, "cg_build: %s", err);
-	a.so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	cr_assert(a.so, "dlopen: %s", dlerror());
-	dlcc_model *(*create)(dlcc_device, char *, size_t) = sym(&a, "dlcc_create");
-	*(void **)&a.infer = sym(&a, "dlcc_infer");
-	*(void **)&a.train = sym(&a, "dlcc_train_step");
-	*(void **)&a.get_param = sym(&a, "dlcc_get_param");
-	*(void **)&a.error = sym(&a, "dlcc_error");
-	*(void **)&a.destroy = sym(&a, "dlcc_destroy");
-	a.m = create(DLCC_DEVICE_CPU, err, sizeof err);
-	cr_assert(a.m, "dlcc_create: %s", err);
-	unlink(path);
-	rmdir(dir);
-	return a;
-}
-
-static void art_close(Art *a)
-{
-	a->destroy(a->m);
-	dlclose(a->so);
-}
-
 /* inputs: floats in [-1, 1], integers in [0, classes) */
 static void **make_inputs(Graph *g, int batch, int classes)
 {
@@ -363,20 +319,6 @@ static void **make_inputs(Graph *g, int batch, int classes)
 	return d;
 }
 
-static void free_list(void **d, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(d[i]);
-	free(d);
-}
-
-static void set_inputs(Interp *it, Graph *g, void **d)
-{
-	for (int i = 0; i < g->ninputs; i++)
-		cr_assert_eq(interp_set(it, g->inputs[i], d[i], g->inputs[i]->dt == DT_I64 ? DT_I64 : DT_F32), 0, "%s",
-			     interp_error(it));
-}
-
 static void expect_close(const char *what, const double *got, const double *want, int64_t n)
 {
 	for (int64_t k = 0; k < n; k++)
@@ -387,7 +329,7 @@ static void expect_close(const char *what, const double *got, const double *want
 /* every output of g from the artifact (the inference schedule: step 0) and the interpreter */
 static void check_infer(Graph *g, int max_batch, int batch, int classes)
 {
-	Art a = art_open(g, NULL, max_batch);
+	ThArt a = th_art_open(g, NULL, max_batch, DT_F32);
 	void **in = make_inputs(g, batch, classes), **outs = calloc(g->noutputs + 1, sizeof *outs);
 	for (int i = 0; i < g->noutputs; i++)
 		outs[i] = calloc(ir_numel_at(&g->outputs[i]->shape, batch) + 1, 8);
@@ -395,7 +337,7 @@ static void check_infer(Graph *g, int max_batch, int batch, int classes)
 	char err[256];
 	Interp *it = interp_new(g, DT_F32, batch, err, sizeof err);
 	cr_assert(it, "%s", err);
-	set_inputs(it, g, in);
+	th_set_inputs(it, g, in, DT_F32);
 	cr_assert_eq(interp_run(it, 0), 0, "%s", interp_error(it));
 	for (int i = 0; i < g->noutputs; i++) {
 		const Value *v = g->outputs[i];
@@ -412,9 +354,9 @@ static void check_infer(Graph *g, int max_batch, int batch, int classes)
 		free(got);
 	}
 	interp_free(it);
-	free_list(in, g->ninputs);
-	free_list(outs, g->noutputs);
-	art_close(&a);
+	th_free_list(in, g->ninputs);
+	th_free_list(outs, g->noutputs);
+	th_art_close(&a);
 }
 
 static Node *arg_max(Graph *g, Value *x, int axis, int keep, int last)
@@ -511,7 +453,7 @@ Test(reduce, train_with_dropout_and_nll)
 	o.lr = 0.5;
 	Graph *inf, *tr;
 	cr_assert_eq(pass_pipeline(g, &o, 1, &inf, &tr, NULL, NULL), 0, "%s", g->err);
-	Art a = art_open(inf, tr, 8);
+	ThArt a = th_art_open(inf, tr, 8, DT_F32);
 	char err[256];
 	Interp *it = interp_new(tr, DT_F32, 5, err, sizeof err);
 	cr_assert(it, "%s", err);
@@ -519,12 +461,12 @@ Test(reduce, train_with_dropout_and_nll)
 		void **in = make_inputs(tr, 5, 4);
 		float loss;
 		cr_assert_eq(a.train(a.m, 5, (const void *const *)in, NULL, &loss), 0, "%s", a.error(a.m));
-		set_inputs(it, tr, in);
+		th_set_inputs(it, tr, in, DT_F32);
 		cr_assert_eq(interp_run(it, s), 0, "%s", interp_error(it));
 		double want, got = loss;
 		interp_get_f64(it, tr->loss, &want);
 		expect_close("loss", &got, &want, 1);
-		free_list(in, tr->ninputs);
+		th_free_list(in, tr->ninputs);
 	}
 	float gp[24], wp[24];
 	double gd[24], wdd[24];
@@ -534,7 +476,7 @@ Test(reduce, train_with_dropout_and_nll)
 		gd[i] = gp[i], wdd[i] = wp[i];
 	expect_close("w", gd, wdd, 24);
 	interp_free(it);
-	art_close(&a);
+	th_art_close(&a);
 	ir_graph_free(inf);
 	ir_graph_free(tr);
 	ir_graph_free(g);
