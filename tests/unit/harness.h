@@ -11,6 +11,10 @@
  *    compile a graph with cg_build (emit "so") to a temporary directory, dlopen(RTLD_LOCAL) the
  *    artifact, run it on the CPU emulation through the public API, compare with the reference
  *    interpreter (f32: relative tolerance 1e-5, f64: 1e-12).
+ * 3. PyTorch fixtures (test_plumbing.c, test_reduce_torch.c): a directory of tiny ONNX models,
+ *    each <name>.onnx with <name>_in<i>.npy inputs and PyTorch's <name>_out.npy; each is
+ *    imported by the ONNX frontend, run by the interpreter in float64 and compared (1e-6
+ *    relative for float results, integer and bool results exactly).
  */
 #ifndef DLCC_TESTS_UNIT_HARNESS_H
 #define DLCC_TESTS_UNIT_HARNESS_H
@@ -97,5 +101,10 @@ void th_set_inputs(Interp *it, Graph *g, void **d, DType prec);
 /* run g through the artifact and the interpreter; compare every output */
 void th_check_infer_prec(Graph *g, int max_batch, int batch, int classes, DType prec);
 void th_check_infer(Graph *g, int max_batch, int batch, int classes); /* f32 */
+
+/* ---- PyTorch fixtures through the ONNX frontend and the interpreter ---- */
+
+/* run and check every <dir><name>.onnx case (dir ends in '/'); returns the number of cases */
+int th_torch_fixtures(const char *dir);
 
 #endif
