@@ -16,27 +16,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rt.h"
 #include "rt_half.h"
-
-static int npy_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int npy_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (err && errlen)
-		snprintf(err, errlen, "%s: %s", path, msg);
-	return -1;
-}
 
 static const struct { const char *descr; dlcc_dtype dt; const char *name; } dtypes[] = {
 	{ "<f4", DLCC_F32, "float32" }, { "<f8", DLCC_F64, "float64" },
@@ -178,7 +163,7 @@ static int descr_dtype(const char *path, const char *d, dlcc_dtype *dt, char *er
 {
 	int one_byte = !strcmp(d + 1, "u1") || !strcmp(d + 1, "b1");
 	if (d[0] == '>' && !one_byte)
-		return npy_err(err, errlen, path, "big-endian arrays ('%s') are not supported; "
+		return rt_path_err(err, errlen, path, "big-endian arrays ('%s') are not supported; "
 			       "save with arr.astype(arr.dtype.newbyteorder('<'))", d);
 	for (int i = 0; i < NDTYPES && d[0]; i++) {
 		const char *want = dtypes[i].descr;
@@ -187,7 +172,7 @@ static int descr_dtype(const char *path, const char *d, dlcc_dtype *dt, char *er
 			return 0;
 		}
 	}
-	return npy_err(err, errlen, path, "dtype '%s' is not supported (use float32, float64, "
+	return rt_path_err(err, errlen, path, "dtype '%s' is not supported (use float32, float64, "
 		       "float16, int64, int32, uint8 or bool)", d);
 }
 
@@ -196,7 +181,7 @@ static int read_all(const char *path, unsigned char **buf, size_t *size, char *e
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		return npy_err(err, errlen, path, "cannot open: %s", strerror(errno));
+		return rt_path_err(err, errlen, path, "cannot open: %s", strerror(errno));
 	size_t cap = 1 << 16, n = 0, got;
 	unsigned char *b = malloc(cap);
 	while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
@@ -212,7 +197,7 @@ static int read_all(const char *path, unsigned char **buf, size_t *size, char *e
 	fclose(f);
 	if (!b || bad) {
 		free(b);
-		return npy_err(err, errlen, path, bad ? "read error" : "out of memory");
+		return rt_path_err(err, errlen, path, bad ? "read error" : "out of memory");
 	}
 	*buf = b, *size = n;
 	return 0;
@@ -223,21 +208,21 @@ static int parse_npy(const char *path, const unsigned char *b, size_t n, Hdr *h,
 		     char *err, size_t errlen)
 {
 	if (n < 10 || memcmp(b, "\x93NUMPY", 6))
-		return npy_err(err, errlen, path, "not a .npy file (bad magic)");
+		return rt_path_err(err, errlen, path, "not a .npy file (bad magic)");
 	int major = b[6];
 	if (major < 1 || major > 3)
-		return npy_err(err, errlen, path, "unsupported .npy format version %d.%d", major, b[7]);
+		return rt_path_err(err, errlen, path, "unsupported .npy format version %d.%d", major, b[7]);
 	size_t pre = major == 1 ? 10 : 12, hl;
 	if (n < pre)
-		return npy_err(err, errlen, path, "truncated header");
+		return rt_path_err(err, errlen, path, "truncated header");
 	hl = major == 1 ? (size_t)b[8] | (size_t)b[9] << 8
 			: (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
 	if (n < pre + hl)
-		return npy_err(err, errlen, path, "truncated header (%zu of %zu bytes)", n - pre, hl);
+		return rt_path_err(err, errlen, path, "truncated header (%zu of %zu bytes)", n - pre, hl);
 	memset(h, 0, sizeof *h);
 	h->p = (const char *)b + pre, h->end = (const char *)b + pre + hl;
 	if (!parse_header(h))
-		return npy_err(err, errlen, path, "malformed header: %.*s", (int)(hl < 120 ? hl : 120),
+		return rt_path_err(err, errlen, path, "malformed header: %.*s", (int)(hl < 120 ? hl : 120),
 			       (const char *)b + pre);
 	*data_off = pre + hl;
 	return 0;
@@ -254,7 +239,7 @@ int npy_load(const char *path, NpyArray *out, char *err, size_t errlen)
 		return -1;
 	int rc = parse_npy(path, b, n, &h, &off, err, errlen);
 	if (!rc && h.fortran)
-		rc = npy_err(err, errlen, path, "Fortran-order arrays are not supported; save with "
+		rc = rt_path_err(err, errlen, path, "Fortran-order arrays are not supported; save with "
 			     "np.ascontiguousarray");
 	if (!rc)
 		rc = descr_dtype(path, h.descr, &dt, err, errlen);
@@ -267,7 +252,7 @@ int npy_load(const char *path, NpyArray *out, char *err, size_t errlen)
 	out->nbytes = (size_t)npy_numel(out) * rt_dtype_size(dt);
 	if (n - off < out->nbytes) {
 		free(b);
-		return npy_err(err, errlen, path, "truncated: %zu data bytes expected, %zu present",
+		return rt_path_err(err, errlen, path, "truncated: %zu data bytes expected, %zu present",
 			       out->nbytes, n - off);
 	}
 	memmove(b, b + off, out->nbytes);
@@ -294,10 +279,10 @@ int npy_save(const char *path, dlcc_dtype dt, int rank, const int64_t *dims, con
 		if (dtypes[i].dt == dt)
 			descr = dtypes[i].descr;
 	if (!descr)
-		return npy_err(err, errlen, path, "%s has no .npy dtype; convert to float32 first",
+		return rt_path_err(err, errlen, path, "%s has no .npy dtype; convert to float32 first",
 			       npy_dtype_name(dt));
 	if (rank < 0 || rank > DLCC_MAX_RANK)
-		return npy_err(err, errlen, path, "rank %d is not supported", rank);
+		return rt_path_err(err, errlen, path, "rank %d is not supported", rank);
 	char hdr[512];
 	size_t k = format_header(hdr, sizeof hdr - 80, descr, rank, dims);
 	int v2 = k + 11 > 65535; /* never with rank <= 8, kept for the format's sake */
@@ -311,11 +296,11 @@ int npy_save(const char *path, dlcc_dtype dt, int rank, const int64_t *dims, con
 				  hl & 0xff, (hl >> 8) & 0xff, (hl >> 16) & 0xff, hl >> 24 };
 	FILE *f = fopen(path, "wb");
 	if (!f)
-		return npy_err(err, errlen, path, "cannot create: %s", strerror(errno));
+		return rt_path_err(err, errlen, path, "cannot create: %s", strerror(errno));
 	int ok = fwrite(pfx, 1, pre, f) == pre && fwrite(hdr, 1, hl, f) == hl &&
 		 fwrite(data, rt_dtype_size(dt), n, f) == n;
 	ok = (fclose(f) == 0) && ok;
-	return ok ? 0 : npy_err(err, errlen, path, "write failed: %s", strerror(errno));
+	return ok ? 0 : rt_path_err(err, errlen, path, "write failed: %s", strerror(errno));
 }
 
 /* ---- dtype conversion ---- */
@@ -369,13 +354,13 @@ int npy_convert(NpyArray *a, dlcc_dtype to, char *err, size_t errlen)
 	size_t n = (size_t)npy_numel(a), nb = n * rt_dtype_size(to);
 	void *out = malloc(nb ? nb : 1);
 	if (!out)
-		return npy_err(err, errlen, "npy_convert", "out of memory");
+		return rt_path_err(err, errlen, "npy_convert", "out of memory");
 	int from_int = is_int(a->dtype), to_int = is_int(to);
 	for (size_t i = 0; i < n; i++) {
 		double d = from_int ? 0 : get_d(a->dtype, a->data, i);
 		if (to_int && !from_int && !isfinite(d)) {
 			free(out);
-			return npy_err(err, errlen, "npy_convert", "element %zu is %g; cannot convert "
+			return rt_path_err(err, errlen, "npy_convert", "element %zu is %g; cannot convert "
 				       "%s to %s", i, d, npy_dtype_name(a->dtype), npy_dtype_name(to));
 		}
 		int64_t v = from_int ? get_i(a->dtype, a->data, i) : (int64_t)d;

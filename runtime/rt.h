@@ -109,4 +109,8 @@ extern const RtModelDesc dlcc_model_desc;
 int64_t rt_numel(const dlcc_tensor_info *t, int64_t batch);
 size_t rt_dtype_size(dlcc_dtype dt);
 
+/* the file readers' and writers' error: "<path>: <message>" into err (when err && errlen); returns -1 */
+int rt_path_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

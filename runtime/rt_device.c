@@ -35,6 +35,18 @@ int64_t rt_numel(const dlcc_tensor_info *t, int64_t batch)
 	return n;
 }
 
+int rt_path_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", path, msg);
+	return -1;
+}
+
 int rt_fail(Rt *rt, const char *fmt, ...)
 {
 	va_list ap;

@@ -14,7 +14,6 @@
 #include "safetensors.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,20 +32,6 @@ const char *st_dtype_name(dlcc_dtype dt)
 		if (st_dtypes[i].dt == dt)
 			return st_dtypes[i].name;
 	return "?";
-}
-
-static int st_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int st_err(char *err, size_t errlen, const char *path, const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (err && errlen)
-		snprintf(err, errlen, "%s: %s", path, msg);
-	return -1;
 }
 
 /* ---- JSON ---- */
@@ -346,17 +331,17 @@ static int slurp(const char *path, StFile *f, char *err, size_t errlen)
 {
 	FILE *fp = fopen(path, "rb");
 	if (!fp)
-		return st_err(err, errlen, path, "cannot open: %s", strerror(errno));
+		return rt_path_err(err, errlen, path, "cannot open: %s", strerror(errno));
 	long n = fseek(fp, 0, SEEK_END) ? -1 : ftell(fp);
 	if (n < 0 || fseek(fp, 0, SEEK_SET)) {
 		fclose(fp);
-		return st_err(err, errlen, path, "cannot read (not a regular file?)");
+		return rt_path_err(err, errlen, path, "cannot read (not a regular file?)");
 	}
 	f->buf = malloc((size_t)n + 1);
 	f->size = f->buf ? fread(f->buf, 1, (size_t)n, fp) : 0;
 	fclose(fp);
 	if (!f->buf || f->size != (size_t)n)
-		return st_err(err, errlen, path, "read error");
+		return rt_path_err(err, errlen, path, "read error");
 	return 0;
 }
 
@@ -370,13 +355,13 @@ int st_load(const char *path, StFile *f, char *err, size_t errlen)
 		hl = hl << 8 | f->buf[i];
 	if (f->size < 8 || hl > f->size - 8) {
 		st_free(f);
-		return st_err(err, errlen, path, "not a safetensors file (header length %llu, file "
+		return rt_path_err(err, errlen, path, "not a safetensors file (header length %llu, file "
 			      "size %zu)", (unsigned long long)hl, f->size);
 	}
 	Json j = { (const char *)f->buf + 8, (const char *)f->buf + 8, (const char *)f->buf + 8 + hl,
 		   "" };
 	if (!parse_st_header(&j, f, 8 + (size_t)hl)) {
-		st_err(err, errlen, path, "%s", j.why[0] ? j.why : "malformed header");
+		rt_path_err(err, errlen, path, "%s", j.why[0] ? j.why : "malformed header");
 		st_free(f);
 		return -1;
 	}
@@ -474,15 +459,15 @@ int st_save(const char *path, const StEntry *t, int n, const char *const *meta, 
 {
 	for (int i = 0; i < n; i++)
 		if (!strcmp(st_dtype_name(t[i].dtype), "?") || t[i].rank < 0 || t[i].rank > DLCC_MAX_RANK)
-			return st_err(err, errlen, path, "tensor %s: bad dtype or rank", t[i].name);
+			return rt_path_err(err, errlen, path, "tensor %s: bad dtype or rank", t[i].name);
 	size_t hl;
 	char *hdr = build_header(t, n, meta, nmeta, &hl);
 	if (!hdr)
-		return st_err(err, errlen, path, "out of memory");
+		return rt_path_err(err, errlen, path, "out of memory");
 	FILE *fp = fopen(path, "wb");
 	if (!fp) {
 		free(hdr);
-		return st_err(err, errlen, path, "cannot create: %s", strerror(errno));
+		return rt_path_err(err, errlen, path, "cannot create: %s", strerror(errno));
 	}
 	unsigned char len8[8];
 	for (int i = 0; i < 8; i++)
@@ -492,5 +477,5 @@ int st_save(const char *path, const StEntry *t, int n, const char *const *meta, 
 		ok = fwrite(t[i].data, 1, entry_bytes(&t[i]), fp) == entry_bytes(&t[i]);
 	ok = (fclose(fp) == 0) && ok;
 	free(hdr);
-	return ok ? 0 : st_err(err, errlen, path, "write failed: %s", strerror(errno));
+	return ok ? 0 : rt_path_err(err, errlen, path, "write failed: %s", strerror(errno));
 }
