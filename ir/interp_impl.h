@@ -31,6 +31,12 @@ struct Interp {
 	char err[512];
 };
 
+/* one elementary float operation's result in the compute type */
+static inline double interp_rd(const Interp *it, double x) { return it->f32 ? (double)(float)x : x; }
+/* a node's i-th input / output tensor */
+static inline Tensor *interp_tin(Interp *it, const Node *n, int i) { return &it->t[n->in[i]->id]; }
+static inline Tensor *interp_tout(Interp *it, const Node *n, int i) { return &it->t[n->out[i]->id]; }
+
 /* run one plumbing op (ir/interp_tensor.c); 0 or -1 with it->err */
 int interp_tensor_op(Interp *it, const Node *n);
 /* run one reduction / dropout / loss op (ir/interp_reduce.c); 0 or -1 with it->err */

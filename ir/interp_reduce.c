@@ -15,28 +15,12 @@
  * a run is reproducible from (seed, step), and each training step draws a fresh mask.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ir/interp_impl.h"
-
-static int rfail(Interp *it, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int rfail(Interp *it, const Node *n, const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	snprintf(it->err, sizeof it->err, "node '%s' (%s): %s", n->name ? n->name : "?", ir_ops[n->op].name, msg);
-	return -1;
-}
-
-static double rd(const Interp *it, double x) { return it->f32 ? (double)(float)x : x; }
-static Tensor *tin(Interp *it, const Node *n, int i) { return &it->t[n->in[i]->id]; }
-static Tensor *tout(Interp *it, const Node *n, int i) { return &it->t[n->out[i]->id]; }
+#include "ir/interp_ops.h"
 
 /* ---- the dropout hash (mirrored by the kernel text in codegen/cg_reduce2.c) ---- */
 
@@ -103,7 +87,7 @@ static double reduce_init(Op op, int isint)
 
 static int op_reduce_ext(Interp *it, const Node *n)
 {
-	Tensor *x = tin(it, n, 0), *y = tout(it, n, 0);
+	Tensor *x = interp_tin(it, n, 0), *y = interp_tout(it, n, 0);
 	int mask = axes_mask(n, x->rank);
 	char *seen = calloc(y->n ? y->n : 1, 1);
 	double *acc = calloc(y->n ? y->n : 1, sizeof *acc);
@@ -120,7 +104,7 @@ static int op_reduce_ext(Interp *it, const Node *n)
 		if (y->isint)
 			y->i[o] = (int64_t)acc[o];
 		else
-			y->f[o] = rd(it, acc[o]);
+			y->f[o] = interp_rd(it, acc[o]);
 	}
 	free(seen);
 	free(acc);
@@ -133,7 +117,7 @@ static double elem(const Tensor *t, int64_t k) { return t->isint ? (double)t->i[
 
 static int op_arg_max(Interp *it, const Node *n)
 {
-	Tensor *x = tin(it, n, 0), *y = tout(it, n, 0);
+	Tensor *x = interp_tin(it, n, 0), *y = interp_tout(it, n, 0);
 	int axis = (int)ir_attr_i(n, "axis", 0), last = ir_attr_i(n, "select_last_index", 0) != 0;
 	int64_t outer = 1, inner = 1, len = x->d[axis];
 	for (int j = 0; j < x->rank; j++)
@@ -155,12 +139,12 @@ static int op_arg_max(Interp *it, const Node *n)
 
 static int op_dropout(Interp *it, const Node *n)
 {
-	Tensor *x = tin(it, n, 0), *y = tout(it, n, 0), *m = tout(it, n, 1);
-	double ratio = ir_attr_f(n, "ratio", 0.5), scale = rd(it, 1.0 / (1.0 - ratio));
+	Tensor *x = interp_tin(it, n, 0), *y = interp_tout(it, n, 0), *m = interp_tout(it, n, 1);
+	double ratio = ir_attr_f(n, "ratio", 0.5), scale = interp_rd(it, 1.0 / (1.0 - ratio));
 	uint64_t seed = (uint64_t)ir_attr_i(n, "seed", 0), thr = ir_dropout_threshold(ratio);
 	for (int64_t k = 0; k < x->n; k++) {
 		m->i[k] = ir_dropout_keep(seed, it->step, k, thr);
-		y->f[k] = m->i[k] ? rd(it, x->f[k] * scale) : 0;
+		y->f[k] = m->i[k] ? interp_rd(it, x->f[k] * scale) : 0;
 	}
 	return 0;
 }
@@ -186,7 +170,7 @@ static int nll_plan(Interp *it, const Node *n, const Tensor *lp, const Tensor *t
 	p->mode = !strcmp(red, "none") ? 0 : !strcmp(red, "sum") ? 1 : 2;
 	for (int64_t q = 0; q < p->P; q++)
 		if (!(p->has_ii && t->i[q] == p->ii) && (t->i[q] < 0 || t->i[q] >= p->C))
-			return rfail(it, n, "target %lld at position %lld is outside [0,%lld)", (long long)t->i[q],
+			return interp_fail(it, n, "target %lld at position %lld is outside [0,%lld)", (long long)t->i[q],
 				     (long long)q, (long long)p->C);
 	return 0;
 }
@@ -203,41 +187,41 @@ static int64_t nll_at(const Nll *p, const Tensor *t, int64_t q, int64_t *off)
 
 static int op_nll_loss(Interp *it, const Node *n)
 {
-	Tensor *lp = tin(it, n, 0), *t = tin(it, n, 1), *w = n->nin > 2 ? tin(it, n, 2) : NULL;
-	Tensor *y = tout(it, n, 0), *ws = tout(it, n, 1);
+	Tensor *lp = interp_tin(it, n, 0), *t = interp_tin(it, n, 1), *w = n->nin > 2 ? interp_tin(it, n, 2) : NULL;
+	Tensor *y = interp_tout(it, n, 0), *ws = interp_tout(it, n, 1);
 	Nll p;
 	double sum = 0, wsum = 0;
 	if (nll_plan(it, n, lp, t, &p) < 0)
 		return -1;
 	for (int64_t q = 0; q < p.P; q++) {
 		int64_t off = 0, c = nll_at(&p, t, q, &off);
-		double wc = c < 0 ? 0 : w ? w->f[c] : 1, l = c < 0 ? 0 : -rd(it, wc * lp->f[off]);
+		double wc = c < 0 ? 0 : w ? w->f[c] : 1, l = c < 0 ? 0 : -interp_rd(it, wc * lp->f[off]);
 		if (p.mode == 0)
 			y->f[q] = l;
 		sum += l;
 		wsum += wc;
 	}
-	ws->f[0] = rd(it, wsum);
+	ws->f[0] = interp_rd(it, wsum);
 	if (p.mode == 1)
-		y->f[0] = rd(it, sum);
+		y->f[0] = interp_rd(it, sum);
 	else if (p.mode == 2)
-		y->f[0] = rd(it, rd(it, sum) / ws->f[0]);
+		y->f[0] = interp_rd(it, interp_rd(it, sum) / ws->f[0]);
 	return 0;
 }
 
 static int op_nll_loss_grad(Interp *it, const Node *n)
 {
-	Tensor *dy = tin(it, n, 0), *lp = tin(it, n, 1), *t = tin(it, n, 2), *ws = tin(it, n, 3);
-	Tensor *w = n->nin > 4 ? tin(it, n, 4) : NULL, *dx = tout(it, n, 0);
+	Tensor *dy = interp_tin(it, n, 0), *lp = interp_tin(it, n, 1), *t = interp_tin(it, n, 2), *ws = interp_tin(it, n, 3);
+	Tensor *w = n->nin > 4 ? interp_tin(it, n, 4) : NULL, *dx = interp_tout(it, n, 0);
 	Nll p;
 	if (nll_plan(it, n, lp, t, &p) < 0)
 		return -1;
-	double g = p.mode == 2 ? rd(it, dy->f[0] / ws->f[0]) : dy->f[0];
+	double g = p.mode == 2 ? interp_rd(it, dy->f[0] / ws->f[0]) : dy->f[0];
 	memset(dx->f, 0, (size_t)dx->n * sizeof *dx->f);
 	for (int64_t q = 0; q < p.P; q++) {
 		int64_t off = 0, c = nll_at(&p, t, q, &off);
 		if (c >= 0)
-			dx->f[off] = -rd(it, (w ? w->f[c] : 1) * (p.mode == 0 ? dy->f[q] : g));
+			dx->f[off] = -interp_rd(it, (w ? w->f[c] : 1) * (p.mode == 0 ? dy->f[q] : g));
 	}
 	return 0;
 }
@@ -252,5 +236,5 @@ int interp_reduce_op(Interp *it, const Node *n)
 	case OP_NLL_LOSS_GRAD: return op_nll_loss_grad(it, n);
 	default: break;
 	}
-	return rfail(it, n, "not an op of interp_reduce.c");
+	return interp_fail(it, n, "not an op of interp_reduce.c");
 }

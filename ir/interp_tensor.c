@@ -5,34 +5,18 @@
  *
  * Elementwise ops walk the output's multi-index and read each operand through numpy
  * broadcasting, like interp.c. Integer and bool tensors are held as int64 and compared exactly
- * (never through double); float results are rounded by rd() in f32 mode. Index ops move
+ * (never through double); float results are rounded by interp_rd() in f32 mode. Index ops move
  * elements without arithmetic, except the scatter-add of GatherGrad, which accumulates in the
  * order of the indices (the order the generated kernel uses, so f32 results agree bit for bit).
  * An index outside [-A, A) is an error naming the node. Preconditions: shape rules have run,
  * attributes are in IR normal form (ir/shape_tensor.c).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ir/interp_impl.h"
-
-static int tfail(Interp *it, const Node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int tfail(Interp *it, const Node *n, const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	snprintf(it->err, sizeof it->err, "node '%s' (%s): %s", n->name ? n->name : "?", ir_ops[n->op].name, msg);
-	return -1;
-}
-
-static double rd(const Interp *it, double x) { return it->f32 ? (double)(float)x : x; }
-static Tensor *tin(Interp *it, const Node *n, int i) { return &it->t[n->in[i]->id]; }
-static Tensor *tout(Interp *it, const Node *n) { return &it->t[n->out[0]->id]; }
+#include "ir/interp_ops.h"
 
 static void unravel(int64_t flat, int rank, const int64_t *d, int64_t *idx)
 {
@@ -131,7 +115,7 @@ static double float_binary(const Interp *it, Op op, double a, double b)
 	switch (op) {
 	case OP_MAX: return a >= b ? a : b;
 	case OP_MIN: return a <= b ? a : b;
-	case OP_POW: return rd(it, pow(a, b));
+	case OP_POW: return interp_rd(it, pow(a, b));
 	default: DLCC_ASSERT(!"not a float binary op");
 	}
 	return 0;
@@ -149,8 +133,8 @@ static int elem(Interp *it, const Node *n, Tensor *y, int64_t k, Tensor **x, con
 		y->i[k] = !x[0]->i[o[0]];
 	else if (op == OP_RECIPROCAL) {
 		if (x[0]->isint)
-			return tfail(it, n, "needs a float operand");
-		y->f[k] = rd(it, 1 / x[0]->f[o[0]]);
+			return interp_fail(it, n, "needs a float operand");
+		y->f[k] = interp_rd(it, 1 / x[0]->f[o[0]]);
 	} else if (x[0]->isint)
 		y->i[k] = int_binary(op, x[0]->i[o[0]], x[1]->i[o[1]]);
 	else if (y->isint) /* a comparison of floats */
@@ -162,10 +146,10 @@ static int elem(Interp *it, const Node *n, Tensor *y, int64_t k, Tensor **x, con
 
 static int op_map(Interp *it, const Node *n)
 {
-	Tensor *y = tout(it, n), *x[3];
+	Tensor *y = interp_tout(it, n, 0), *x[3];
 	int64_t idx[IR_MAX_RANK], o[3] = {0};
 	for (int i = 0; i < n->nin; i++)
-		x[i] = tin(it, n, i);
+		x[i] = interp_tin(it, n, i);
 	for (int64_t k = 0; k < y->n; k++) {
 		unravel(k, y->rank, y->d, idx);
 		for (int i = 0; i < n->nin; i++)
@@ -195,13 +179,13 @@ static int index_at(Interp *it, const Node *n, const Tensor *ix, int64_t j, int6
 {
 	*k = ix->i[j] < 0 ? ix->i[j] + A : ix->i[j];
 	if (*k < 0 || *k >= A)
-		return tfail(it, n, "index %lld is out of range for an axis of %lld", (long long)ix->i[j], (long long)A);
+		return interp_fail(it, n, "index %lld is out of range for an axis of %lld", (long long)ix->i[j], (long long)A);
 	return 0;
 }
 
 static int op_gather(Interp *it, const Node *n)
 {
-	Tensor *x = tin(it, n, 0), *ix = tin(it, n, 1), *y = tout(it, n);
+	Tensor *x = interp_tin(it, n, 0), *ix = interp_tin(it, n, 1), *y = interp_tout(it, n, 0);
 	int axis = (int)ir_attr_i(n, "axis", 0);
 	int64_t outer, inner, A = x->d[axis], k;
 	around(x, axis, &outer, &inner);
@@ -218,11 +202,11 @@ static int op_gather(Interp *it, const Node *n)
 /* dx = 0; dx[o, idx[j], q] += dy[o, j, q] in the order of j */
 static int op_gather_grad(Interp *it, const Node *n)
 {
-	Tensor *dy = tin(it, n, 0), *ix = tin(it, n, 1), *dx = tout(it, n);
+	Tensor *dy = interp_tin(it, n, 0), *ix = interp_tin(it, n, 1), *dx = interp_tout(it, n, 0);
 	int axis = (int)ir_attr_i(n, "axis", 0);
 	int64_t outer, inner, A = dx->d[axis], k;
 	if (dy->isint)
-		return tfail(it, n, "needs a float gradient");
+		return interp_fail(it, n, "needs a float gradient");
 	around(dx, axis, &outer, &inner);
 	memset(dx->f, 0, (size_t)dx->n * sizeof *dx->f);
 	for (int64_t o = 0; o < outer; o++)
@@ -231,7 +215,7 @@ static int op_gather_grad(Interp *it, const Node *n)
 				return -1;
 			for (int64_t q = 0; q < inner; q++) {
 				double *d = &dx->f[(o * A + k) * inner + q];
-				*d = rd(it, *d + dy->f[(o * ix->n + j) * inner + q]);
+				*d = interp_rd(it, *d + dy->f[(o * ix->n + j) * inner + q]);
 			}
 		}
 	return 0;
@@ -260,7 +244,7 @@ static int64_t full_off(const Tensor *f, const int64_t *idx, const int64_t *star
 
 static int op_slice(Interp *it, const Node *n)
 {
-	Tensor *x = tin(it, n, 0), *y = tout(it, n);
+	Tensor *x = interp_tin(it, n, 0), *y = interp_tout(it, n, 0);
 	int64_t start[IR_MAX_RANK], step[IR_MAX_RANK], idx[IR_MAX_RANK];
 	slice_plan(n, x->rank, start, step);
 	for (int64_t k = 0; k < y->n; k++) {
@@ -272,7 +256,7 @@ static int op_slice(Interp *it, const Node *n)
 
 static int op_slice_grad(Interp *it, const Node *n)
 {
-	Tensor *dy = tin(it, n, 0), *dx = tout(it, n);
+	Tensor *dy = interp_tin(it, n, 0), *dx = interp_tout(it, n, 0);
 	int64_t start[IR_MAX_RANK], step[IR_MAX_RANK], idx[IR_MAX_RANK];
 	slice_plan(n, dx->rank, start, step);
 	for (int64_t k = 0; k < dx->n; k++)
@@ -286,12 +270,12 @@ static int op_slice_grad(Interp *it, const Node *n)
 
 static int op_concat(Interp *it, const Node *n)
 {
-	Tensor *y = tout(it, n);
+	Tensor *y = interp_tout(it, n, 0);
 	int axis = (int)ir_attr_i(n, "axis", 0);
 	int64_t outer, inner, at = 0;
 	around(y, axis, &outer, &inner);
 	for (int i = 0; i < n->nin; i++) {
-		Tensor *x = tin(it, n, i);
+		Tensor *x = interp_tin(it, n, i);
 		int64_t A = x->d[axis];
 		for (int64_t o = 0; o < outer; o++)
 			for (int64_t e = 0; e < A * inner; e++)
@@ -304,10 +288,10 @@ static int op_concat(Interp *it, const Node *n)
 /* keep x[..., r, c] where c - r >= k (upper) or c - r <= k (lower), else 0 */
 static int op_trilu(Interp *it, const Node *n)
 {
-	Tensor *x = tin(it, n, 0), *y = tout(it, n);
+	Tensor *x = interp_tin(it, n, 0), *y = interp_tout(it, n, 0);
 	int64_t k = ir_attr_i(n, "k", 0), upper = ir_attr_i(n, "upper", 1);
 	if (x->rank < 2)
-		return tfail(it, n, "needs rank >= 2");
+		return interp_fail(it, n, "needs rank >= 2");
 	int64_t rows = x->d[x->rank - 2], cols = x->d[x->rank - 1];
 	for (int64_t e = 0; e < y->n; e++) {
 		int64_t c = e % cols, r = (e / cols) % rows;
