@@ -215,6 +215,11 @@ int cg_emit_map(CgEmit *e, const Node *n, const char *body);
 int cg_emit_tensor(CgEmit *e, const Node *n);
 /* reductions, dropout, losses (cg_reduce2.c): ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
 int cg_emit_reduce2(CgEmit *e, const Node *n);
+/* shared by the reduction emitters (cg_reduce.c): the bit mask of a node's reduced axes (all when
+ * `axes` is absent or empty), and `{ c = t % d; t /= d; acc += c * stride; }` for each dim of x
+ * whose mask bit equals want */
+int cg_reduced_mask(const Node *n, int rank);
+void cg_emit_split(CgBuf *d, const Shape *x, int mask, int want, const char *t, const char *acc);
 /* fused groups (cg_fuse.c dispatches by kind) */
 int cg_emit_group(CgEmit *e, const CgGroup *gr);
 const char *cg_group_comment(const CgGroup *gr);

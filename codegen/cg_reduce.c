@@ -15,7 +15,7 @@
 
 #include "codegen/cg_internal.h"
 
-static int reduced_mask(const Node *n, int rank)
+int cg_reduced_mask(const Node *n, int rank)
 {
 	int cnt = 0, mask = 0;
 	const int64_t *ax = ir_attr_ints(n, "axes", &cnt);
@@ -27,7 +27,7 @@ static int reduced_mask(const Node *n, int rank)
 }
 
 /* `{ c = t % d; t /= d; acc += c * stride; }` for the dims selected by want (1 = reduced) */
-static void emit_split(CgBuf *d, const Shape *x, int mask, int want, const char *t, const char *acc)
+void cg_emit_split(CgBuf *d, const Shape *x, int mask, int want, const char *t, const char *acc)
 {
 	for (int j = x->rank - 1; j >= 0; j--)
 		if (((mask >> j) & 1) == want)
@@ -57,7 +57,7 @@ static void emit_count(CgBuf *d, const char *name, const Shape *x, int mask, int
 static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const char *what)
 {
 	const Value *x = n->in[0], *y = n->out[0];
-	int mask = reduced_mask(n, x->shape.rank);
+	int mask = cg_reduced_mask(n, x->shape.rank);
 	int64_t kept, red;
 	extents(&x->shape, mask, e->L->max_batch, &kept, &red);
 	int lng = cg_long_row(e, red);
@@ -84,11 +84,11 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 	else
 		cg_printf(d, "\t%s {\n", cg_loop("r", "nout"));
 	cg_puts(d, "\t\tlong long t = r, base = 0;\n");
-	emit_split(d, &x->shape, mask, 0, "t", "base");
+	cg_emit_split(d, &x->shape, mask, 0, "t", "base");
 	cg_printf(d, "\t\tR s = (R)0;\n\t\tfor (long long j = %s; j < nred; j += %s) {\n"
 		     "\t\t\tlong long u = j, o = base;\n",
 		  lng ? "threadIdx.x" : "0", lng ? "blockDim.x" : "1");
-	emit_split(d, &x->shape, mask, 1, "u", "o");
+	cg_emit_split(d, &x->shape, mask, 1, "u", "o");
 	if (chain) {
 		cg_puts(d, "\t\t\tR xv;\n");
 		cg_chain_body(e, chain, "o", "\t\t\t", "xv", x);

@@ -31,26 +31,6 @@ static void grid_over(CgKernel *k, const Shape *s)
 
 /* ---- ReduceMax / ReduceMin / ReduceProd ---- */
 
-static int axes_mask(const Node *n, int rank)
-{
-	int cnt = 0, mask = 0;
-	const int64_t *ax = ir_attr_ints(n, "axes", &cnt);
-	if (!ax || cnt == 0)
-		return (1 << rank) - 1;
-	for (int i = 0; i < cnt; i++)
-		mask |= 1 << ax[i];
-	return mask;
-}
-
-/* `{ c = t % d; t /= d; acc += c * stride; }` over the dims whose mask bit equals want */
-static void emit_split(CgBuf *d, const Shape *x, int mask, int want, const char *t, const char *acc)
-{
-	for (int j = x->rank - 1; j >= 0; j--)
-		if (((mask >> j) & 1) == want)
-			cg_printf(d, "\t\t\t{ long long c = %s %% %s; %s /= %s; %s += c * %s; }\n", t,
-				  cg_dim(x->d[j], "B"), t, cg_dim(x->d[j], "B"), acc,
-				  cg_prod(x, j + 1, x->rank, "B"));
-}
 
 static void emit_count(CgBuf *d, const char *name, const Shape *x, int mask, int want)
 {
@@ -84,7 +64,7 @@ static int emit_reduce_ext(CgEmit *e, const Node *n)
 {
 	const Value *x = n->in[0], *y = n->out[0];
 	const char *ty = cg_ctype(y->dt), *init, *step;
-	int mask = axes_mask(n, x->shape.rank);
+	int mask = cg_reduced_mask(n, x->shape.rank);
 	reduce_phrases(n, !ir_dt_is_float(x->dt), &init, &step);
 	CgKernel k;
 	cg_kernel_begin(e, &k, n, NULL);
@@ -96,10 +76,10 @@ static int emit_reduce_ext(CgEmit *e, const Node *n)
 	emit_count(d, "nout", &x->shape, mask, 0);
 	emit_count(d, "nred", &x->shape, mask, 1);
 	cg_printf(d, "\t%s {\n\t\tlong long t = r, base = 0;\n", cg_loop("r", "nout"));
-	emit_split(d, &x->shape, mask, 0, "t", "base");
+	cg_emit_split(d, &x->shape, mask, 0, "t", "base");
 	cg_printf(d, "\t\t%s s = (%s)%s;\n\t\tfor (long long j = 0; j < nred; j++) {\n"
 		     "\t\t\tlong long u = j, o = base;\n", ty, ty, init);
-	emit_split(d, &x->shape, mask, 1, "u", "o");
+	cg_emit_split(d, &x->shape, mask, 1, "u", "o");
 	cg_printf(d, "\t\t\tconst %s v = x0[o];\n\t\t\t%s;\n\t\t}\n\t\ty[r] = s;\n\t}\n", ty, step);
 	cg_kernel_close(e, &k);
 	return 0;
