@@ -104,14 +104,16 @@ static int emit_conv(CgEmit *e, const Node *n)
 		cg_arg_in(&k, "bias", n->in[2]);
 	open_elementwise(e, &k, y);
 	CgBuf *d = &e->dev;
-	cg_printf(d, "\t\tconst R *xb = x + (n_ * %lld + c_ / %lld * %lld) * %lld;\n", (long long)xs.c,
-		  (long long)mg, (long long)cg, (long long)(xs.h * xs.w));
-	cg_printf(d, "\t\tconst R *wb = w + c_ * %lld;\n", (long long)(cg * g.k[0] * g.k[1]));
+	cg_printf(d, "\t\tconst %s *xb = x + (n_ * %lld + c_ / %lld * %lld) * %lld;\n", cg_etype(x->dt),
+		  (long long)xs.c, (long long)mg, (long long)cg, (long long)(xs.h * xs.w));
+	cg_printf(d, "\t\tconst %s *wb = w + c_ * %lld;\n", cg_etype(w->dt), (long long)(cg * g.k[0] * g.k[1]));
 	cg_printf(d, "\t\tR acc = (R)0;\n\t\tfor (long long c = 0; c < %lld; c++) {\n", (long long)cg);
 	tap_loop(d, &g, 0, "kh", "h_", "ih", xs.h, "\t\t\t");
 	tap_loop(d, &g, 1, "kw", "w_", "iw", xs.w, "\t\t\t\t");
-	cg_printf(d, "\t\t\t\t\tacc += xb[(c * %lld + ih) * %lld + iw] * wb[(c * %lld + kh) * %lld + kw];\n",
-		  (long long)xs.h, (long long)xs.w, (long long)g.k[0], (long long)g.k[1]);
+	char xe[128], we[128];
+	snprintf(xe, sizeof xe, "xb[(c * %lld + ih) * %lld + iw]", (long long)xs.h, (long long)xs.w);
+	snprintf(we, sizeof we, "wb[(c * %lld + kh) * %lld + kw]", (long long)g.k[0], (long long)g.k[1]);
+	cg_printf(d, "\t\t\t\t\tacc += %s * %s;\n", cg_ld(x->dt, xe), cg_ld(w->dt, we));
 	cg_puts(d, "\t\t\t\t}\n\t\t\t}\n\t\t}\n");
 	cg_printf(d, "\t\ty[i] = %s;\n", n->nin == 3 ? "acc + bias[c_]" : "acc");
 	close_loop(e, &k);
@@ -135,12 +137,16 @@ static int emit_conv_grad_input(CgEmit *e, const Node *n)
 	CgBuf *d = &e->dev;
 	cg_printf(d, "\t\tconst long long m0 = c_ / %lld * %lld;\n\t\tR acc = (R)0;\n", (long long)cg, (long long)mg);
 	cg_printf(d, "\t\tfor (long long m = m0; m < m0 + %lld; m++) {\n", (long long)mg);
-	cg_printf(d, "\t\t\tconst R *yb = dy + (n_ * %lld + m) * %lld;\n", (long long)ys.c, (long long)(ys.h * ys.w));
-	cg_printf(d, "\t\t\tconst R *wb = w + (m * %lld + c_ %% %lld) * %lld;\n", (long long)cg, (long long)cg,
-		  (long long)(g.k[0] * g.k[1]));
+	cg_printf(d, "\t\t\tconst %s *yb = dy + (n_ * %lld + m) * %lld;\n", cg_etype(dy->dt), (long long)ys.c,
+		  (long long)(ys.h * ys.w));
+	cg_printf(d, "\t\t\tconst %s *wb = w + (m * %lld + c_ %% %lld) * %lld;\n", cg_etype(w->dt), (long long)cg,
+		  (long long)cg, (long long)(g.k[0] * g.k[1]));
 	window_loop(d, &g, 0, "kh", "h_", "oh", ys.h, "\t\t\t");
 	window_loop(d, &g, 1, "kw", "w_", "ow", ys.w, "\t\t\t\t");
-	cg_printf(d, "\t\t\t\t\tacc += yb[oh * %lld + ow] * wb[kh * %lld + kw];\n", (long long)ys.w, (long long)g.k[1]);
+	char ye[64], we[64];
+	snprintf(ye, sizeof ye, "yb[oh * %lld + ow]", (long long)ys.w);
+	snprintf(we, sizeof we, "wb[kh * %lld + kw]", (long long)g.k[1]);
+	cg_printf(d, "\t\t\t\t\tacc += %s * %s;\n", cg_ld(dy->dt, ye), cg_ld(w->dt, we));
 	cg_puts(d, "\t\t\t\t}\n\t\t\t}\n\t\t}\n\t\tdx[i] = acc;\n");
 	close_loop(e, &k);
 	return 0;
@@ -178,8 +184,12 @@ static int emit_conv_grad_weight(CgEmit *e, const Node *n)
 		  (long long)g.s[0], (long long)g.pb[0], (long long)g.d[0], (long long)g.s[1], (long long)g.pb[1],
 		  (long long)g.d[1]);
 	cg_printf(d, "\t\t\tif (ih >= 0 && ih < %lld && iw >= 0 && iw < %lld)\n", (long long)xs.h, (long long)xs.w);
-	cg_printf(d, "\t\t\t\ts += dy[((n_ * %lld + m) * %lld + oh) * %lld + ow] * x[((n_ * %lld + cx) * %lld + ih) * %lld + iw];\n",
-		  (long long)ys.c, (long long)ys.h, (long long)ys.w, (long long)xs.c, (long long)xs.h, (long long)xs.w);
+	char ye[128], xe[128];
+	snprintf(ye, sizeof ye, "dy[((n_ * %lld + m) * %lld + oh) * %lld + ow]", (long long)ys.c, (long long)ys.h,
+		 (long long)ys.w);
+	snprintf(xe, sizeof xe, "x[((n_ * %lld + cx) * %lld + ih) * %lld + iw]", (long long)xs.c, (long long)xs.h,
+		 (long long)xs.w);
+	cg_printf(d, "\t\t\t\ts += %s * %s;\n", cg_ld(dy->dt, ye), cg_ld(x->dt, xe));
 	cg_puts(d, "\t\t}\n\t\ts = dlcc_block_sum(s, sh);\n\t\tif (threadIdx.x == 0)\n\t\t\tdw[r] = s;\n\t}\n");
 	cg_kernel_close(e, &k);
 	return 0;

@@ -11,7 +11,10 @@
  * dimensions; the index is decomposed once for all such operands. Members whose output someone
  * outside the chain reads are written at i; the others never touch memory. A single node is a
  * chain of one. Every extent is a constant or an expression of the kernel argument B, so one
- * kernel serves every batch. Precondition: a float result has operands of its own dtype.
+ * kernel serves every batch. Values live in registers in the compute type R: fp16/bf16 operands
+ * are converted when loaded and fp16/bf16 results rounded when stored (cg_ld, cg_st), so a Cast
+ * between float types is the body `a`. Precondition: any other float result has operands of its
+ * own dtype.
  */
 #include <stdio.h>
 #include <string.h>
@@ -179,11 +182,14 @@ void cg_chain_body(CgEmit *e, const CgChain *c, const char *idx, const char *ind
 	emit_decompose(d, ind, idx, c->dom, c->next, c->ext);
 	for (int k = 0; k < c->next; k++)
 		cg_printf(d, "%sconst %s a%d = %s;\n", ind, cg_ctype(c->ext[k]->dt), k,
-			  load_expr(&c->ext[k]->shape, c->dom, k, idx));
+			  cg_ld(c->ext[k]->dt, load_expr(&c->ext[k]->shape, c->dom, k, idx)));
 	for (int i = 0; i < c->n; i++)
 		emit_member(d, c, c->nodes[i], ind);
-	for (int i = 0; i < c->nout; i++)
-		cg_printf(d, "%sy%d[%s] = v%d;\n", ind, i, idx, c->out[i]->id);
+	for (int i = 0; i < c->nout; i++) {
+		char v[32];
+		snprintf(v, sizeof v, "v%d", c->out[i]->id);
+		cg_printf(d, "%sy%d[%s] = %s;\n", ind, i, idx, cg_st(c->out[i]->dt, v));
+	}
 	if (result)
 		cg_printf(d, "%s%s = v%d;\n", ind, result, v->id);
 }
@@ -236,7 +242,9 @@ int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y
 	cg_printf(&e->dev, "\tconst long long n = %s;\n\t%s {\n", cg_prod(&y->shape, 0, y->shape.rank, "B"),
 		  cg_loop("i", "n"));
 	emit_decompose(&e->dev, "\t\t", "i", &y->shape, 1, &x);
-	cg_printf(&e->dev, "\t\ty[i] = %s;\n\t}\n", load_expr(&x->shape, &y->shape, 0, "i"));
+	cg_printf(&e->dev, "\t\ty[i] = %s;\n\t}\n",
+		  y->dt == x->dt ? load_expr(&x->shape, &y->shape, 0, "i")
+				 : cg_st(y->dt, cg_ld(x->dt, load_expr(&x->shape, &y->shape, 0, "i"))));
 	cg_kernel_close(e, &k);
 	return 0;
 }

@@ -33,13 +33,41 @@ const char *cg_ctype(DType dt)
 	return NULL;
 }
 
+const char *cg_etype(DType dt)
+{
+	return dt == DT_F16 ? "dlcc_f16" : dt == DT_BF16 ? "dlcc_bf16" : cg_ctype(dt);
+}
+
 static const char *ptr_type(DType dt, int is_const)
 {
-	static const char *t[2][4] = {{"R *", "long long *", "int *", "unsigned char *"},
-				      {"const R *", "const long long *", "const int *", "const unsigned char *"}};
+	static const char *t[2][6] = {{"R *", "long long *", "int *", "unsigned char *", "dlcc_f16 *", "dlcc_bf16 *"},
+				      {"const R *", "const long long *", "const int *", "const unsigned char *",
+				       "const dlcc_f16 *", "const dlcc_bf16 *"}};
 	const char *c = cg_ctype(dt);
-	int i = c[0] == 'R' ? 0 : c[0] == 'l' ? 1 : c[0] == 'i' ? 2 : 3;
+	int i = dt == DT_F16 ? 4 : dt == DT_BF16 ? 5 : c[0] == 'R' ? 0 : c[0] == 'l' ? 1 : c[0] == 'i' ? 2 : 3;
 	return t[is_const][i];
+}
+
+const char *cg_ld(DType dt, const char *elem)
+{
+	static char ring[8][256];
+	static int at;
+	if (dt != DT_F16 && dt != DT_BF16)
+		return elem;
+	at = (at + 1) % 8;
+	snprintf(ring[at], sizeof ring[at], "%s(%s)", dt == DT_F16 ? "dlcc_f16_to_r" : "dlcc_bf16_to_r", elem);
+	return ring[at];
+}
+
+const char *cg_st(DType dt, const char *value)
+{
+	static char ring[8][256];
+	static int at;
+	if (dt != DT_F16 && dt != DT_BF16)
+		return value;
+	at = (at + 1) % 8;
+	snprintf(ring[at], sizeof ring[at], "%s(%s)", dt == DT_F16 ? "dlcc_r_to_f16" : "dlcc_r_to_bf16", value);
+	return ring[at];
 }
 
 void cg_kernel_begin(CgEmit *e, CgKernel *k, const Node *n, const char *what)
@@ -217,6 +245,25 @@ static const char *prelude_common =
 	"#define NAN __int_as_float(0x7fffffff)\n"
 	"#endif\n";
 
+/* Half-precision storage: structs, so that a kernel that forgets to convert does not compile.
+ * Values are converted to R on load and rounded to nearest even on store. */
+static const char *prelude_half =
+	"#ifdef __CUDACC__\n"
+	"typedef struct __align__(2) { unsigned short x; } dlcc_f16;\n"
+	"typedef struct __align__(2) { unsigned short x; } dlcc_bf16;\n"
+	"__device__ __forceinline__ R dlcc_f16_to_r(dlcc_f16 h) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h.x)); return (R)f; }\n"
+	"__device__ __forceinline__ dlcc_f16 dlcc_r_to_f16(R v) { dlcc_f16 h; asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(h.x) : \"f\"((float)v)); return h; }\n"
+	"__device__ __forceinline__ R dlcc_bf16_to_r(dlcc_bf16 h) { return (R)__uint_as_float((unsigned)h.x << 16); }\n"
+	"__device__ __forceinline__ dlcc_bf16 dlcc_r_to_bf16(R v) { dlcc_bf16 h; asm(\"cvt.rn.bf16.f32 %0, %1;\" : \"=h\"(h.x) : \"f\"((float)v)); return h; }\n"
+	"#else\n"
+	"typedef struct { unsigned short x; } dlcc_f16;\n"
+	"typedef struct { unsigned short x; } dlcc_bf16;\n"
+	"static inline R dlcc_f16_to_r(dlcc_f16 h) { return (R)rt_f16_to_f32(h.x); }\n"
+	"static inline dlcc_f16 dlcc_r_to_f16(R v) { dlcc_f16 h = { rt_f32_to_f16((float)v) }; return h; }\n"
+	"static inline R dlcc_bf16_to_r(dlcc_bf16 h) { return (R)rt_bf16_to_f32(h.x); }\n"
+	"static inline dlcc_bf16 dlcc_r_to_bf16(R v) { dlcc_bf16 h = { rt_f32_to_bf16((float)v) }; return h; }\n"
+	"#endif\n";
+
 static const char *prelude_reduce =
 	"/* block-wide reductions: blockDim.x is a power of two, every thread calls them */\n"
 	"__device__ __forceinline__ R dlcc_block_sum(R v, R *sh)\n"
@@ -255,6 +302,7 @@ void cg_prelude(CgBuf *b, DType prec)
 		   " * #include \"emu/cuda_emu.h\", by the C compiler for the CPU emulation. */\n");
 	cg_puts(b, prelude_common);
 	cg_printf(b, "typedef %s R;\n", dbl ? "double" : "float");
+	cg_puts(b, prelude_half);
 	const char *f = dbl ? "" : "f";
 	cg_printf(b, "__device__ __forceinline__ R r_exp(R x) { return exp%s(x); }\n", f);
 	cg_printf(b, "__device__ __forceinline__ R r_log(R x) { return log%s(x); }\n", f);

@@ -9,6 +9,8 @@
  * output batch dims over which each operand is either complete (stride M·K) or absent (stride 0)
  * is one strided batched call; any leading batch dims that broadcast differently become a host
  * loop of such calls. Extents are host expressions of the batch `b`.
+ * Mixed precision: fp16/bf16 operands with an f32 result (ir/shape.c) are one cuBLAS call with
+ * A/B in half precision, C in fp32 and fp32 accumulation (tensor cores).
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,13 +25,19 @@ typedef struct {
 	double alpha, beta;
 } GemmCall;
 
-static const char *gemm_dt(const CgEmit *e) { return e->L->prec == DT_F64 ? "DLCC_F64" : "DLCC_F32"; }
-
-static void emit_call(CgEmit *e, const GemmCall *g, const char *indent)
+/* the rt_gemm dtype of a value: f32 values take the compute type, half values their own */
+static const char *gemm_dt(const CgEmit *e, DType dt)
 {
-	cg_printf(&e->host, "%sif (rt_gemm(rt, %s, %d, %d, (int)%s, (int)%s, (int)%s, %.17g, %s, (int)%s, %s, "
+	if (dt == DT_F16 || dt == DT_BF16)
+		return dt == DT_F16 ? "DLCC_F16" : "DLCC_BF16";
+	return e->L->prec == DT_F64 ? "DLCC_F64" : "DLCC_F32";
+}
+
+static void emit_call(CgEmit *e, const Node *n, const GemmCall *g, const char *indent)
+{
+	cg_printf(&e->host, "%sif (rt_gemm(rt, %s, %s, %d, %d, (int)%s, (int)%s, (int)%s, %.17g, %s, (int)%s, %s, "
 			    "%s, (int)%s, %s, %.17g, %s, (int)%s, %s, (int)%s) < 0)\n%s\treturn -1;\n",
-		  indent, gemm_dt(e), g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->sa, g->b,
+		  indent, gemm_dt(e, n->in[0]->dt), gemm_dt(e, n->out[0]->dt), g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->sa, g->b,
 		  g->ldb, g->sb, g->beta, g->c, g->ldc, g->sc, g->batch, indent);
 	e->gemms++;
 }
@@ -37,9 +45,9 @@ static void emit_call(CgEmit *e, const GemmCall *g, const char *indent)
 static int check_float(CgEmit *e, const Node *n)
 {
 	for (int i = 0; i < n->nin; i++)
-		if (!ir_dt_is_float(n->in[i]->dt))
+		if (!ir_dt_is_float(n->in[i]->dt) || (i == 1 && n->in[1]->dt != n->in[0]->dt))
 			return cg_fail(e->err, e->errlen, "codegen: node '%s' (%s): operand %d is %s; "
-					   "matrix products need float operands", n->name,
+					   "matrix products need float operands of one dtype", n->name,
 				       ir_ops[n->op].name, i, ir_dt_name(n->in[i]->dt));
 	return 0;
 }
@@ -64,7 +72,7 @@ int cg_emit_gemm(CgEmit *e, const Node *n)
 	GemmCall g = {tb, ta, cg_dim(N, "b"), cg_dim(M, "b"), cg_dim(K, "b"), tb ? cg_dim(K, "b") : cg_dim(N, "b"),
 		      ta ? cg_dim(M, "b") : cg_dim(K, "b"), cg_dim(N, "b"), cg_addr(e, B), cg_addr(e, A),
 		      cg_addr(e, Y), "0", "0", "0", "1", alpha, beta};
-	emit_call(e, &g, "\t");
+	emit_call(e, n, &g, "\t");
 	return 0;
 }
 
@@ -175,7 +183,7 @@ int cg_emit_matmul(CgEmit *e, const Node *n)
 		g.b = addr_plus(e, A, "oa", pa, sizeof pa);
 		g.c = addr_plus(e, Y, oy, py, sizeof py);
 	}
-	emit_call(e, &g, s > 0 ? "\t\t" : "\t");
+	emit_call(e, n, &g, s > 0 ? "\t\t" : "\t");
 	if (s > 0)
 		cg_puts(&e->host, "\t}\n");
 	return 0;

@@ -183,6 +183,12 @@ const char *cg_loop(const char *i, const char *n);
 /* host expression for a tensor's device address: "(W + 1024)" */
 const char *cg_addr(const CgEmit *e, const Value *v);
 const char *cg_ctype(DType dt); /* "R", "long long", "int", "unsigned char" */
+/* Element (storage) type: cg_ctype, except "dlcc_f16" / "dlcc_bf16" for half-precision values,
+ * which live in registers as R: cg_ld wraps a loaded element in its conversion to R, cg_st a
+ * value of R in its rounding to the storage type (both return the text unchanged otherwise). */
+const char *cg_etype(DType dt);
+const char *cg_ld(DType dt, const char *elem);
+const char *cg_st(DType dt, const char *value);
 /* 1 when the reduced extent (at max batch) wants the block-per-output variant */
 int cg_long_row(const CgEmit *e, int64_t extent_at_max);
 

@@ -34,7 +34,8 @@ static size_t align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1)
 
 size_t cg_elem_size(DType dt, DType prec)
 {
-	return ir_dt_is_float(dt) ? ir_dt_size(prec) : ir_dt_size(dt);
+	/* f32 values take the compute type's size; half-precision values keep their own */
+	return dt == DT_F32 || dt == DT_F64 ? ir_dt_size(prec) : ir_dt_size(dt);
 }
 
 static size_t value_bytes(const CgLayout *L, const Value *v)

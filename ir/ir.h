@@ -169,6 +169,10 @@ const char *ir_dt_name(DType dt); /* "f32" */
 int ir_dt_lookup(const char *name); /* -1 if unknown */
 size_t ir_dt_size(DType dt);
 int ir_dt_is_float(DType dt);
+int ir_dt_is_half(DType dt); /* f16 or bf16 */
+/* The result dtype of a matrix product or convolution of operands of dtype dt: they accumulate
+ * in fp32 and return fp32 for half-precision operands (mixed precision), else dt. */
+DType ir_dt_acc(DType dt);
 Shape ir_shape(int rank, const int64_t *d);
 Shape ir_shape0(void); /* scalar */
 int ir_shape_eq(const Shape *a, const Shape *b);

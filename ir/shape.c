@@ -113,7 +113,7 @@ int shape_gemm(Graph *g, Node *n)
 	Shape out = ir_shape(2, (int64_t[]){m, nn}), bc;
 	if (n->nin == 3 && (ir_broadcast(g, &n->in[2]->shape, &out, &bc) < 0 || !ir_shape_eq(&bc, &out)))
 		return fail_shapes(g, n, "C does not broadcast to the result", &n->in[2]->shape, &out);
-	set_out(n, 0, n->in[0]->dt, out);
+	set_out(n, 0, ir_dt_acc(n->in[0]->dt), out);
 	return 0;
 }
 
@@ -139,7 +139,7 @@ int shape_matmul(Graph *g, Node *n)
 		out.d[out.rank++] = a.d[a.rank - 2];
 	if (!vb)
 		out.d[out.rank++] = b.d[b.rank - 1];
-	set_out(n, 0, n->in[0]->dt, out);
+	set_out(n, 0, ir_dt_acc(n->in[0]->dt), out);
 	return 0;
 }
 

@@ -32,11 +32,12 @@ static int check_nchw(Graph *g, Node *n, const Shape *x, const char *what)
 	return 0;
 }
 
+/* x and w (dy and w, dy and x) are floats of one dtype; a bias has the result's dtype */
 static int check_float(Graph *g, Node *n)
 {
 	for (int i = 0; i < n->nin; i++)
-		if (!ir_dt_is_float(n->in[i]->dt) || n->in[i]->dt != n->in[0]->dt)
-			return bad(g, n, "operands must be floats of one dtype");
+		if (!ir_dt_is_float(n->in[i]->dt) || n->in[i]->dt != (i < 2 ? n->in[0]->dt : ir_dt_acc(n->in[0]->dt)))
+			return bad(g, n, "operands must be floats of one dtype (a bias: the result's)");
 	return 0;
 }
 
@@ -77,7 +78,7 @@ int shape_conv(Graph *g, Node *n)
 	if (n->nin == 3 && (n->in[2]->shape.rank != 1 || n->in[2]->shape.d[0] != w->d[0]))
 		return bad(g, n, "the bias must be [M]");
 	y.d[1] = w->d[0];
-	n->out[0]->dt = n->in[0]->dt;
+	n->out[0]->dt = ir_dt_acc(n->in[0]->dt);
 	n->out[0]->shape = y;
 	return 0;
 }
@@ -113,7 +114,7 @@ int shape_conv_grad_input(Graph *g, Node *n)
 	if (check_float(g, n) < 0 || shape_attr(g, n, &x) < 0 || check_maps(g, n, &x, dy, &cg) < 0 ||
 	    check_weight(g, n, &cg, w, x.d[1], dy->d[1]) < 0)
 		return -1;
-	n->out[0]->dt = n->in[0]->dt;
+	n->out[0]->dt = ir_dt_acc(n->in[0]->dt);
 	n->out[0]->shape = x;
 	return 0;
 }
@@ -126,7 +127,7 @@ int shape_conv_grad_weight(Graph *g, Node *n)
 	if (check_float(g, n) < 0 || shape_attr(g, n, &w) < 0 || check_maps(g, n, x, dy, &cg) < 0 ||
 	    check_weight(g, n, &cg, &w, x->d[1], dy->d[1]) < 0)
 		return -1;
-	n->out[0]->dt = n->in[0]->dt;
+	n->out[0]->dt = ir_dt_acc(n->in[0]->dt);
 	n->out[0]->shape = w;
 	return 0;
 }

@@ -17,6 +17,8 @@ static const struct { const char *name; size_t size; } dtypes[DT_COUNT] = {
 const char *ir_dt_name(DType dt) { return dt < DT_COUNT ? dtypes[dt].name : "?"; }
 size_t ir_dt_size(DType dt) { return dtypes[dt].size; }
 int ir_dt_is_float(DType dt) { return dt == DT_F32 || dt == DT_F16 || dt == DT_BF16 || dt == DT_F64; }
+int ir_dt_is_half(DType dt) { return dt == DT_F16 || dt == DT_BF16; }
+DType ir_dt_acc(DType dt) { return ir_dt_is_half(dt) ? DT_F32 : dt; }
 
 int ir_dt_lookup(const char *name)
 {

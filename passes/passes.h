@@ -13,6 +13,9 @@ typedef struct {
 	double lr, momentum, dampening, weight_decay, beta1, beta2, eps;
 	int nesterov;
 	int no_fuse; /* pipeline: leave out kernel fusion (--emit dl prints the model, not its kernels) */
+	DType half;  /* mixed precision: DT_F16 or DT_BF16 products; DT_F32 (0) for none */
+	double loss_scale;     /* > 0: dynamic loss scaling from this initial scale (fp16) */
+	int loss_scale_window; /* good steps after which the scale doubles */
 } TrainOpts;
 
 /* torch.optim defaults: lr 1e-3 for adam/adamw, 0.01 for sgd/momentum; momentum 0.9 for
@@ -43,6 +46,9 @@ int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
 int pass_inference(Graph *g);
 /* loss + autodiff + optimizer: turns a forward graph into the training program. */
 int pass_build_training(Graph *g, const TrainOpts *o);
+/* Mixed precision: the P_HALF ops (matrix products, convolutions) read their operands in `half`
+ * (DT_F16 or DT_BF16; DT_F32: nothing to do) through inserted Casts and accumulate in fp32. */
+int pass_mixed_precision(Graph *g, DType half);
 /* Fusion grouping (last): Gemm bias → Add; marks kernel groups `fuse = K`, members contiguous. */
 int pass_fuse(Graph *g);
 

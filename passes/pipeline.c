@@ -11,7 +11,8 @@
  * loss emit duplicate constants and recomputations, Identity and Reshape round trips.
  *
  * pass_run_named serves `dlcc opt --passes a,b` (and tools that name passes): each name maps
- * to one pass entry point; "train" uses the default options (cross_entropy, sgd).
+ * to one pass entry point; "train" uses the default options (cross_entropy, sgd), "mixed-fp16"
+ * and "mixed-bf16" are the mixed-precision pass for each half type.
  */
 #include <string.h>
 
@@ -61,6 +62,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 	    pipe_step(d, t, "cse", pass_cse(t)) < 0 ||                  /* one node per computation */
 	    pipe_step(d, t, "simplify", pass_simplify(t)) < 0 ||        /* exact algebraic rewrites */
 	    pipe_step(d, t, "dce", pass_dce(t)) < 0 ||                  /* what they left unused */
+	    pipe_step(d, t, "precision", pass_mixed_precision(t, o->half)) < 0 || /* fp16/bf16 products */
 	    pipe_step(d, t, "fuse", o->no_fuse ? 0 : pass_fuse(t)) < 0) { /* kernel groups */
 		memcpy(g->err, t->err, sizeof g->err);
 		ir_graph_free(t);
@@ -73,7 +75,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 static int pipe_check_dump(Graph *g, const char *dump)
 {
 	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train", "cse", "simplify",
-					    "inference", "fuse"};
+					    "precision", "inference", "fuse"};
 	if (!dump || strcmp(dump, "after-all") == 0)
 		return 0;
 	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
@@ -82,7 +84,7 @@ static int pipe_check_dump(Graph *g, const char *dump)
 			ok |= (int)strlen(steps[i]) == n && strncmp(p, steps[i], n) == 0;
 		if (!ok)
 			return ir_error(g, "--dump-ir: unknown pass '%.*s' (after-all, or a list of: "
-					"import, mark-params, fold, dce, train, cse, simplify, inference, fuse)", n, p);
+					"import, mark-params, fold, dce, train, cse, simplify, precision, inference, fuse)", n, p);
 	}
 	return 0;
 }
@@ -105,6 +107,7 @@ int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Gr
 		return -1;
 	*infer_out = ir_graph_clone(g);                                  /* the inference program */
 	if (pipe_step(&d, *infer_out, "inference", pass_inference(*infer_out)) < 0 ||        /* no dropout */
+	    pipe_step(&d, *infer_out, "precision", pass_mixed_precision(*infer_out, o->half)) < 0 ||
 	    pipe_step(&d, *infer_out, "fuse", o->no_fuse ? 0 : pass_fuse(*infer_out)) < 0) { /* kernel groups */
 		memcpy(g->err, (*infer_out)->err, sizeof g->err);
 		ir_graph_free(t);
@@ -129,6 +132,9 @@ static int pipe_train_default(Graph *g)
 	return pass_build_training(g, &o);
 }
 
+static int pipe_mixed_fp16(Graph *g) { return pass_mixed_precision(g, DT_F16); }
+static int pipe_mixed_bf16(Graph *g) { return pass_mixed_precision(g, DT_BF16); }
+
 static const struct {
 	const char *name;
 	int (*run)(Graph *g);
@@ -141,6 +147,8 @@ static const struct {
 	{"mark-params", pass_mark_params},
 	{"train", pipe_train_default},
 	{"fuse", pass_fuse},
+	{"mixed-fp16", pipe_mixed_fp16},
+	{"mixed-bf16", pipe_mixed_bf16},
 };
 
 #define PIPE_NPASSES (sizeof pipe_passes / sizeof *pipe_passes)

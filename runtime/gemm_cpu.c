@@ -7,7 +7,8 @@
  * beta == 0 means C is only written: whatever it held (NaN included) does not propagate.
  * Compute types follow CUBLAS_COMPUTE_32F / _64F: f32, f16 and bf16 inputs are widened to float
  * and accumulated in float (fp16/bf16 outputs rounded to nearest even at the end, after
- * alpha/beta); f64 is computed in double.
+ * alpha/beta; fp16/bf16 inputs may also write an f32 C, as mixed precision does); f64 is
+ * computed in double.
  *
  * How: per batch entry, op(A) is packed into a contiguous column-major m x k panel unless it is
  * already an untransposed f32/f64 matrix, op(B) is packed into contiguous columns, and the
@@ -114,7 +115,7 @@ static void store_d(double *C, int ldc, int m, int n, const double *acc, double 
 }
 
 typedef struct {
-	dlcc_dtype dt;
+	dlcc_dtype dt, ct; /* A and B; C */
 	int ta, tb, m, n, k, lda, ldb, ldc;
 	double alpha, beta;
 	void *pa, *pb, *acc; /* scratch: packed A, packed B, accumulator */
@@ -130,7 +131,7 @@ static void gemm_one_f(const Gemm *g, const void *A, const void *B, void *C)
 	}
 	pack_f(g->dt, g->tb, B, g->ldb, g->k, g->n, g->pb);
 	kernel_f(g->m, g->n, g->k, a, lda, g->pb, g->acc);
-	store_f(g->dt, C, g->ldc, g->m, g->n, g->acc, (float)g->alpha, (float)g->beta);
+	store_f(g->ct, C, g->ldc, g->m, g->n, g->acc, (float)g->alpha, (float)g->beta);
 }
 
 static void gemm_one_d(const Gemm *g, const void *A, const void *B, void *C)
@@ -146,16 +147,19 @@ static void gemm_one_d(const Gemm *g, const void *A, const void *B, void *C)
 	store_d(C, g->ldc, g->m, g->n, g->acc, g->alpha, g->beta);
 }
 
-int rt_gemm_cpu(dlcc_dtype dt, int transa, int transb, int m, int n, int k, double alpha,
+int rt_gemm_cpu(dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
 		const void *A, int lda, long long sA, const void *B, int ldb, long long sB,
 		double beta, void *C, int ldc, long long sC, int batch)
 {
-	size_t es = rt_dtype_size(dt), cs = dt == DLCC_F64 ? 8 : 4;
-	if (dt != DLCC_F32 && dt != DLCC_F64 && dt != DLCC_F16 && dt != DLCC_BF16)
+	size_t es = rt_dtype_size(dt), ces = rt_dtype_size(ct), cs = dt == DLCC_F64 ? 8 : 4;
+	int half = dt == DLCC_F16 || dt == DLCC_BF16;
+	if (dt != DLCC_F32 && dt != DLCC_F64 && !half)
+		return -1;
+	if (ct != dt && !(half && ct == DLCC_F32))
 		return -1;
 	if (m <= 0 || n <= 0 || batch <= 0)
 		return 0;
-	Gemm g = { dt, transa, transb, m, n, k, lda, ldb, ldc, alpha, beta, NULL, NULL, NULL };
+	Gemm g = { dt, ct, transa, transb, m, n, k, lda, ldb, ldc, alpha, beta, NULL, NULL, NULL };
 	g.pa = malloc(((size_t)m * k + 1) * cs);
 	g.pb = malloc(((size_t)k * n + 1) * cs);
 	g.acc = malloc((size_t)m * n * cs);
@@ -163,7 +167,7 @@ int rt_gemm_cpu(dlcc_dtype dt, int transa, int transb, int m, int n, int k, doub
 	for (int i = 0; ok && i < batch; i++) {
 		const char *a = (const char *)A + (size_t)(i * sA) * es;
 		const char *b = (const char *)B + (size_t)(i * sB) * es;
-		char *c = (char *)C + (size_t)(i * sC) * es;
+		char *c = (char *)C + (size_t)(i * sC) * ces;
 		if (dt == DLCC_F64)
 			gemm_one_d(&g, a, b, c);
 		else

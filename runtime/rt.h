@@ -65,9 +65,10 @@ int rt_launch(Rt *rt, int k, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
 
 /* cublasGemmStridedBatchedEx semantics, column-major: for each i < batch,
  *   C_i = alpha * op(A_i) * op(B_i) + beta * C_i,  op(A_i) m x k, op(B_i) k x n, C_i m x n,
- * X_i = X + i * strideX (in elements). dt is DLCC_F32 (fp32 compute), DLCC_F64, or DLCC_F16 /
- * DLCC_BF16 (fp32 compute). transa/transb: 0 = N, 1 = T. */
-int rt_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, int k, double alpha,
+ * X_i = X + i * strideX (in elements). dt is the type of A and B, ct the type of C: both DLCC_F32
+ * (fp32 compute) or both DLCC_F64; or A and B DLCC_F16 / DLCC_BF16 with C of the same type or
+ * DLCC_F32 (fp32 compute, tensor cores). transa/transb: 0 = N, 1 = T. */
+int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
 	    const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
 	    double beta, void *C, int ldc, long long strideC, int batch);
 

@@ -337,18 +337,24 @@ static int blas_fail(Rt *rt, cublasStatus_t s, const char *what)
 		       name ? name : "CUBLAS_STATUS_ERROR", text ? text : "cuBLAS call failed");
 }
 
-int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
+static int cuda_type(dlcc_dtype dt, cudaDataType *t)
+{
+	switch (dt) {
+	case DLCC_F32: *t = CUDA_R_32F; return 0;
+	case DLCC_F64: *t = CUDA_R_64F; return 0;
+	case DLCC_F16: *t = CUDA_R_16F; return 0;
+	case DLCC_BF16: *t = CUDA_R_16BF; return 0;
+	default: return -1;
+	}
+}
+
+int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
 		 double alpha, const void *A, int lda, long long sA, const void *B, int ldb,
 		 long long sB, double beta, void *C, int ldc, long long sC, int batch)
 {
-	cudaDataType t;
-	switch (dt) {
-	case DLCC_F32: t = CUDA_R_32F; break;
-	case DLCC_F64: t = CUDA_R_64F; break;
-	case DLCC_F16: t = CUDA_R_16F; break;
-	case DLCC_BF16: t = CUDA_R_16BF; break;
-	default: return rt_fail(rt, "rt_gemm: dtype %d is not supported", (int)dt);
-	}
+	cudaDataType t, tc;
+	if (cuda_type(dt, &t) || cuda_type(ct, &tc) || (ct != dt && !(ct == DLCC_F32 && (dt == DLCC_F16 || dt == DLCC_BF16))))
+		return rt_fail(rt, "rt_gemm: dtypes %d -> %d are not supported", (int)dt, (int)ct);
 	float af = (float)alpha, bf = (float)beta;
 	int f64 = dt == DLCC_F64;
 	char what[80];
@@ -356,7 +362,7 @@ int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, in
 	cublasStatus_t s = rt->cuda->blas.GemmStridedBatchedEx(
 		rt->cuda->handle, transa ? CUBLAS_OP_T : CUBLAS_OP_N,
 		transb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, f64 ? (void *)&alpha : (void *)&af, A,
-		t, lda, sA, B, t, ldb, sB, f64 ? (void *)&beta : (void *)&bf, C, t, ldc, sC, batch,
+		t, lda, sA, B, t, ldb, sB, f64 ? (void *)&beta : (void *)&bf, C, tc, ldc, sC, batch,
 		f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
 	return s == CUBLAS_STATUS_SUCCESS ? 0 : blas_fail(rt, s, what);
 }

@@ -190,7 +190,7 @@ int rt_launch(Rt *rt, int k, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
 	return 0;
 }
 
-int rt_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, int k, double alpha,
+int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
 	    const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
 	    double beta, void *C, int ldc, long long strideC, int batch)
 {
@@ -199,10 +199,11 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, int k, 
 		return rt_fail(rt, "rt_gemm: bad sizes m=%d n=%d k=%d lda=%d ldb=%d ldc=%d "
 			       "(transa=%d transb=%d)", m, n, k, lda, ldb, ldc, transa, transb);
 	if (rt->dev == RT_CUDA)
-		return rt_cuda_gemm(rt, dt, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
+		return rt_cuda_gemm(rt, dt, ct, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
 				    strideB, beta, C, ldc, strideC, batch);
-	if (rt_gemm_cpu(dt, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+	if (rt_gemm_cpu(dt, ct, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
 			beta, C, ldc, strideC, batch))
-		return rt_fail(rt, "rt_gemm: dtype %d is not supported (f32, f64, f16, bf16)", (int)dt);
+		return rt_fail(rt, "rt_gemm: dtypes %d x %d -> %d are not supported (f32, f64, f16 or bf16 "
+			       "into itself or f32)", (int)dt, (int)dt, (int)ct);
 	return 0;
 }

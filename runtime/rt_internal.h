@@ -33,12 +33,12 @@ int rt_cuda_memset0(Rt *rt, void *dst, size_t bytes);
 int rt_cuda_sync(Rt *rt);
 int rt_cuda_launch(Rt *rt, int k, const unsigned g[3], const unsigned b[3], unsigned shmem,
 		   void **args);
-int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
+int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
 		 double alpha, const void *A, int lda, long long sA, const void *B, int ldb,
 		 long long sB, double beta, void *C, int ldc, long long sC, int batch);
 
 /* CPU GEMM (gemm_cpu.c): rt_gemm's semantics on host memory; -1 for an unsupported dtype. */
-int rt_gemm_cpu(dlcc_dtype dt, int transa, int transb, int m, int n, int k, double alpha,
+int rt_gemm_cpu(dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
 		const void *A, int lda, long long sA, const void *B, int ldb, long long sB,
 		double beta, void *C, int ldc, long long sC, int batch);
 

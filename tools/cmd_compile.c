@@ -35,7 +35,7 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 	static const char *const opts[] = {"sgd", "momentum", "adam", "adamw", NULL};
 	static const char *const emits[] = {"so", "a", "cuda", "ptx", "ir", "dot", "dl", NULL};
 	static const char *const modes[] = {"train", "infer", NULL};
-	static const char *const precs[] = {"fp32", "fp64", NULL};
+	static const char *const precs[] = {"fp32", "fp16", "bf16", "fp64", NULL};
 	const char *v;
 	if ((v = arg_value(argc, argv, i, "-o"))) o->out = v;
 	else if ((v = arg_value(argc, argv, i, "--mode"))) o->mode = one_of("--mode", v, modes);
@@ -47,11 +47,11 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 	else if ((v = arg_value(argc, argv, i, "--beta1"))) o->train.beta1 = arg_double("--beta1", v);
 	else if ((v = arg_value(argc, argv, i, "--beta2"))) o->train.beta2 = arg_double("--beta2", v);
 	else if ((v = arg_value(argc, argv, i, "--eps"))) o->train.eps = arg_double("--eps", v);
-	else if ((v = arg_value(argc, argv, i, "--precision"))) {
-		if (!strcmp(v, "fp16") || !strcmp(v, "bf16"))
-			die(EXIT_USAGE, "--precision %s: mixed precision is not available yet; use fp32 or fp64", v);
-		o->precision = one_of("--precision", v, precs);
-	} else if ((v = arg_value(argc, argv, i, "--batch"))) o->batch = arg_long("--batch", v, 1, 1 << 20);
+	else if ((v = arg_value(argc, argv, i, "--precision"))) o->precision = one_of("--precision", v, precs);
+	else if ((v = arg_value(argc, argv, i, "--loss-scale"))) o->loss_scale = arg_double("--loss-scale", v);
+	else if ((v = arg_value(argc, argv, i, "--loss-scale-window")))
+		o->loss_scale_window = arg_long("--loss-scale-window", v, 1, 1 << 30);
+	else if ((v = arg_value(argc, argv, i, "--batch"))) o->batch = arg_long("--batch", v, 1, 1 << 20);
 	else if ((v = arg_value(argc, argv, i, "--emit"))) o->emit = one_of("--emit", v, emits);
 	else if ((v = arg_value(argc, argv, i, "--dump-ir"))) o->dump = v;
 	else if ((v = arg_value(argc, argv, i, "--arch"))) o->arch = v;
@@ -84,12 +84,8 @@ static void apply_dl_train(CompileOpts *o)
 	if ((t.betas_set & 2) && !o->train.beta2) o->train.beta2 = t.beta2;
 	if (t.eps_set && !o->train.eps) o->train.eps = t.eps;
 	if (t.batch_set && !o->batch) o->batch = (int)t.batch;
-	if (t.precision_set && !o->precision) {
-		if (!strcmp(t.precision, "fp16") || !strcmp(t.precision, "bf16"))
-			die(EXIT_USAGE, "%s: precision %s: mixed precision is not available yet; use fp32 or fp64",
-			    o->model, t.precision);
+	if (t.precision_set && !o->precision)
 		o->precision = t.precision;
-	}
 	if (t.schedule_set && (t.schedule != DSL_SCHED_CONSTANT || t.warmup))
 		note("%s: the learning-rate schedule is not applied yet (the runtime keeps lr constant)", o->model);
 }
@@ -113,9 +109,19 @@ void compile_opts_finish(CompileOpts *o)
 	if (o->train.eps) d.eps = o->train.eps;
 	if (!strcmp(d.optimizer, "momentum") && d.momentum == 0)
 		die(EXIT_USAGE, "--optimizer momentum needs --momentum > 0");
+	d.half = !strcmp(o->precision, "fp16") ? DT_F16 : !strcmp(o->precision, "bf16") ? DT_BF16 : DT_F32;
+	if ((o->loss_scale || o->loss_scale_window) && d.half != DT_F16)
+		die(EXIT_USAGE, "--loss-scale and --loss-scale-window apply to --precision fp16 only");
+	if (o->loss_scale && !(o->loss_scale >= 1 && o->loss_scale <= 1e30))
+		die(EXIT_USAGE, "--loss-scale %g: the initial scale must be in [1, 1e30]", o->loss_scale);
+	if (d.half == DT_F16) { /* torch.cuda.amp.GradScaler's defaults */
+		d.loss_scale = o->loss_scale ? o->loss_scale : 65536.0;
+		d.loss_scale_window = o->loss_scale_window ? o->loss_scale_window : 2000;
+	}
 	o->train = d;
 }
 
+/* the compute type R of the kernels: fp32 also under mixed precision (fp16/bf16 products) */
 DType compile_precision(const CompileOpts *o)
 {
 	return !strcmp(o->precision, "fp64") ? DT_F64 : DT_F32;

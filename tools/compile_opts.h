@@ -15,6 +15,8 @@ typedef struct {
 	TrainOpts train;
 	int batch, verbose, quiet;
 	int lr_set, momentum_set, wd_set;
+	double loss_scale;     /* --loss-scale (fp16): initial dynamic loss scale; 0 = default */
+	int loss_scale_window; /* --loss-scale-window: good steps before the scale doubles; 0 = default */
 } CompileOpts;
 
 void compile_opts_init(CompileOpts *o);

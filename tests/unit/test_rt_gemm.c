@@ -54,7 +54,7 @@ static void check(dlcc_dtype dt, Case c, double alpha, double beta, int nan_c)
 	char err[200];
 	Rt *rt = rt_create(RT_CPU, NULL, err, sizeof err);
 	cr_assert(rt, "%s", err);
-	cr_assert_eq(rt_gemm(rt, dt, c.ta, c.tb, c.m, c.n, c.k, alpha, A, c.lda, c.sa, B, c.ldb,
+	cr_assert_eq(rt_gemm(rt, dt, dt, c.ta, c.tb, c.m, c.n, c.k, alpha, A, c.lda, c.sa, B, c.ldb,
 			     c.sb, beta, C, c.ldc, c.sc, c.batch), 0, "%s", rt_error(rt));
 	double tol = dt == DLCC_F64 ? 1e-12 : dt == DLCC_F32 ? 1e-5 : dt == DLCC_F16 ? 1e-3 : 8e-3;
 	for (int b = 0; b < c.batch; b++)
@@ -116,8 +116,8 @@ Test(rt_gemm, bad_sizes_rejected)
 	char err[200];
 	float a[4], b[4], cc[4];
 	Rt *rt = rt_create(RT_CPU, NULL, err, sizeof err);
-	cr_assert_eq(rt_gemm(rt, DLCC_F32, 0, 0, 2, 2, 2, 1, a, 1, 0, b, 2, 0, 0, cc, 2, 0, 1), -1);
+	cr_assert_eq(rt_gemm(rt, DLCC_F32, DLCC_F32, 0, 0, 2, 2, 2, 1, a, 1, 0, b, 2, 0, 0, cc, 2, 0, 1), -1);
 	cr_assert(strstr(rt_error(rt), "lda=1"), "%s", rt_error(rt));
-	cr_assert_eq(rt_gemm(rt, DLCC_I32, 0, 0, 2, 2, 2, 1, a, 2, 0, b, 2, 0, 0, cc, 2, 0, 1), -1);
+	cr_assert_eq(rt_gemm(rt, DLCC_I32, DLCC_I32, 0, 0, 2, 2, 2, 1, a, 2, 0, b, 2, 0, 0, cc, 2, 0, 1), -1);
 	rt_destroy(rt);
 }
