@@ -36,6 +36,8 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_SGD_UPDATE:
 		case OP_MOMENTUM_UPDATE:
 		case OP_ADAM_UPDATE: return cg_emit_optimizer(e, n);
+		case OP_ALL_FINITE: return cg_emit_all_finite(e, n);
+		case OP_LOSS_SCALE_UPDATE: return cg_emit_loss_scale_update(e, n);
 		case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
 		case OP_TRILU: case OP_WHERE: case OP_CAST: return cg_emit_tensor(e, n);
 		case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD: case OP_ARG_MAX:
@@ -121,6 +123,20 @@ static int param_index(const Graph *g, const Value *p)
 	return -1;
 }
 
+/* dynamic loss scaling (passes/loss_scale.c): the state k of scale = alpha * 2^k, and alpha */
+static void emit_loss_scale(CgBuf *b, const Graph *train)
+{
+	for (int i = 0; train && i < train->nstates; i++) {
+		const Value *s = train->states[i];
+		if (s->param || !s->slot || strcmp(s->slot, "loss_scale_log2"))
+			continue;
+		for (int j = 0; j < train->nnodes; j++)
+			if (train->nodes[j]->op == OP_LOSS_SCALE && train->nodes[j]->in[0] == s)
+				cg_printf(b, "\t.loss_scale_log2 = &gen_states[%d], .loss_scale_init = %.17g,\n", i,
+					  ir_attr_f(train->nodes[j], "alpha", 1));
+	}
+}
+
 static void emit_tensor_lists(CgEmit *e, const CgLayout *L, Graph *g, Graph *infer, Graph *train)
 {
 	CgBuf *b = &e->host;
@@ -138,7 +154,10 @@ static void emit_tensor_lists(CgEmit *e, const CgLayout *L, Graph *g, Graph *inf
 		const Value *s = train->states[i];
 		int pi = param_index(train, s->param);
 		char name[512];
-		snprintf(name, sizeof name, "%s.%s", pi >= 0 ? s->param->name : s->name, s->slot ? s->slot : "state");
+		if (pi >= 0)
+			snprintf(name, sizeof name, "%s.%s", s->param->name, s->slot ? s->slot : "state");
+		else /* a step-global state (loss scaling) goes by its own name */
+			snprintf(name, sizeof name, "%s", s->name);
 		emit_tensor(b, name, s, L->prec, "RT_T_STATE", L->state_off[i], pi, s->slot ? s->slot : "state");
 	}
 	cg_puts(b, "\t{{0}, 0, 0, 0, 0}\n};\n");
@@ -192,6 +211,7 @@ void cg_emit_desc(CgEmit *e, const CgLayout *L, Graph *infer, Graph *train, size
 	cg_printf(b, "\t.nstates = %d, .states = gen_states,\n", train ? train->nstates : 0);
 	cg_printf(b, "\t.param_bytes = %zu,\n\t.workspace_bytes = %zu,\n", L->param_bytes, ws_bytes);
 	cg_puts(b, "\t.param_init = dlcc_blob_params,\n");
+	emit_loss_scale(b, train);
 	cg_printf(b, "\t.train_step = %s,\n\t.infer = %s,\n};\n", train ? "train_step" : "NULL",
 		  infer ? "infer" : "NULL");
 }

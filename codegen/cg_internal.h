@@ -240,6 +240,12 @@ int cg_emit_reduce(CgEmit *e, const Node *n);
 int cg_emit_transpose(CgEmit *e, const Node *n);
 int cg_emit_cross_entropy(CgEmit *e, const Node *n);
 int cg_emit_optimizer(CgEmit *e, const Node *n);
+/* a tensor's entry in a kernel's constant table: byte offset in its block times two, plus 1 for
+ * the workspace (the kernel takes the block bases P and W) */
+long long cg_table_ref(const CgEmit *e, const Value *v);
+/* dynamic loss scaling (cg_scale.c): AllFinite, LossScaleUpdate */
+int cg_emit_all_finite(CgEmit *e, const Node *n);
+int cg_emit_loss_scale_update(CgEmit *e, const Node *n);
 int cg_emit_gemm(CgEmit *e, const Node *n);
 int cg_emit_matmul(CgEmit *e, const Node *n);
 int cg_emit_conv_family(CgEmit *e, const Node *n); /* cg_conv.c: Conv, pools, Pad and their grads */

@@ -34,7 +34,7 @@ static void sgd_hyper(CgBuf *d, const Node *n)
 static const char *sgd_elem(const Node *n)
 {
 	(void)n;
-	return "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n\t\ty0[i] = p - lr * g;\n";
+	return "\t\tconst R p = x0[i], g = gi + wd * p;\n\t\ty0[i] = p - lr * g;\n";
 }
 
 static void momentum_hyper(CgBuf *d, const Node *n)
@@ -51,10 +51,10 @@ static void momentum_hyper(CgBuf *d, const Node *n)
 static const char *momentum_elem(const Node *n)
 {
 	if (ir_attr_f(n, "momentum", 0) == 0.0) /* torch keeps no buffer without momentum: plain SGD */
-		return "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n"
+		return "\t\tconst R p = x0[i], g = gi + wd * p;\n"
 		       "\t\tconst R buf = x2[i], dir = g;\n"
 		       "\t\ty0[i] = p - lr * dir;\n\t\ty1[i] = buf;\n";
-	return "\t\tconst R p = x0[i], g = x1[i] + wd * p;\n"
+	return "\t\tconst R p = x0[i], g = gi + wd * p;\n"
 	       "\t\tconst R buf = step == 1 ? g : mom * x2[i] + ((R)1 - damp) * g;\n"
 	       "\t\tconst R dir = nesterov ? g + mom * buf : buf;\n"
 	       "\t\ty0[i] = p - lr * dir;\n\t\ty1[i] = buf;\n";
@@ -77,7 +77,7 @@ static void adam_hyper(CgBuf *d, const Node *n)
 static const char *adam_elem(const Node *n)
 {
 	(void)n;
-	return "\t\tconst R p = x0[i] * decay, g = x1[i] + wd * x0[i];\n"
+	return "\t\tconst R p = x0[i] * decay, g = gi + wd * x0[i];\n"
 	       "\t\tconst R m = b1 * x2[i] + ((R)1 - b1) * g;\n"
 	       "\t\tconst R v = b2 * x3[i] + ((R)1 - b2) * g * g;\n"
 	       "\t\tconst R denom = r_sqrt(v) / bc2_sqrt + eps;\n"
@@ -98,7 +98,30 @@ static const char *emit_update(CgBuf *d, const Node *n)
 	return NULL;
 }
 
-static const char *const xs[] = {"x0", "x1", "x2", "x3"}, *const ys[] = {"y0", "y1", "y2"};
+static const char *const xs[] = {"x0", "x1", "x2", "x3", "x4", "x5"}, *const ys[] = {"y0", "y1", "y2"};
+
+/* Loss scaling (passes/loss_scale.c): the update's last two inputs are the scale and the finite
+ * flag. Before the element loop: 1/scale; in it, first: the gradient `gi` the statements use,
+ * and when the step is skipped the old values copied to the outputs (a no-op in place). */
+static int scaled(const Node *n) { return n->nin == n->nout + 3; }
+
+static void emit_unscale(CgBuf *d, const Node *n, const char *ind)
+{
+	if (scaled(n))
+		cg_printf(d, "%sconst R inv_scale = (R)1 / %s[0];\n", ind, xs[n->nout + 1]);
+}
+
+static void emit_grad(CgBuf *d, const Node *n, const char *ind)
+{
+	if (!scaled(n)) {
+		cg_printf(d, "%sconst R gi = x1[i];\n", ind);
+		return;
+	}
+	cg_printf(d, "%sif (%s[0] == (R)0) {\n", ind, xs[n->nout + 2]);
+	for (int o = 0; o < n->nout; o++)
+		cg_printf(d, "%s\t%s[i] = %s[i];\n", ind, ys[o], xs[o ? o + 1 : 0]);
+	cg_printf(d, "%s\tcontinue;\n%s}\n%sconst R gi = x1[i] * inv_scale;\n", ind, ind, ind);
+}
 
 int cg_emit_optimizer(CgEmit *e, const Node *n)
 {
@@ -115,7 +138,10 @@ int cg_emit_optimizer(CgEmit *e, const Node *n)
 	CgBuf *d = &e->dev;
 	cg_printf(d, "\tconst long long n = %s;\n", cg_prod(&p->shape, 0, p->shape.rank, "B"));
 	const char *elem = emit_update(d, n);
-	cg_printf(d, "\t%s {\n%s\t}\n", cg_loop("i", "n"), elem);
+	emit_unscale(d, n, "\t");
+	cg_printf(d, "\t%s {\n", cg_loop("i", "n"));
+	emit_grad(d, n, "\t\t");
+	cg_printf(d, "%s\t}\n", elem);
 	cg_kernel_close(e, &k);
 	return 0;
 }
@@ -123,7 +149,7 @@ int cg_emit_optimizer(CgEmit *e, const Node *n)
 /* ---- multi-tensor ---- */
 
 /* byte offset in its block, times two, plus 1 for the workspace */
-static long long table_ref(const CgEmit *e, const Value *v)
+long long cg_table_ref(const CgEmit *e, const Value *v)
 {
 	const CgLoc *l = &e->plan->loc[v->id];
 	DLCC_ASSERT(l->space != CG_NOWHERE);
@@ -142,9 +168,9 @@ static long long emit_table(CgEmit *e, const CgGroup *gr, const char *name)
 		DLCC_ASSERT(!ir_has_batch(&n->in[0]->shape));
 		cg_printf(d, "\t%lldLL, %lldLL,", numel, chunk);
 		for (int i = 0; i < n->nout; i++)
-			cg_printf(d, " %lldLL,", table_ref(e, n->out[i]));
+			cg_printf(d, " %lldLL,", cg_table_ref(e, n->out[i]));
 		for (int i = 0; i < n->nin; i++)
-			cg_printf(d, " %lldLL,", table_ref(e, n->in[i]));
+			cg_printf(d, " %lldLL,", cg_table_ref(e, n->in[i]));
 		cg_puts(d, "\n");
 		chunk += (numel + CG_OPT_CHUNK - 1) / CG_OPT_CHUNK;
 	}
@@ -184,7 +210,10 @@ int cg_emit_optimizer_group(CgEmit *e, const CgGroup *gr)
 	emit_operands(d, n0);
 	cg_printf(d, "\t\tconst long long lo = (blk - row[1]) * %dLL, n = row[0] < lo + %dLL ? row[0] : lo + %dLL;\n",
 		  CG_OPT_CHUNK, CG_OPT_CHUNK, CG_OPT_CHUNK);
-	cg_printf(d, "\t\tfor (long long i = lo + threadIdx.x; i < n; i += blockDim.x) {\n%s\t\t}\n\t}\n", elem);
+	emit_unscale(d, n0, "\t\t");
+	cg_puts(d, "\t\tfor (long long i = lo + threadIdx.x; i < n; i += blockDim.x) {\n");
+	emit_grad(d, n0, "\t\t\t");
+	cg_printf(d, "%s\t\t}\n\t}\n", elem);
 	cg_kernel_close(e, &k);
 	return 0;
 }

@@ -348,6 +348,7 @@ static double unary_f(const Interp *it, const Node *n, double a)
 	case OP_SQRT: return rd(it, sqrt(a));
 	case OP_NEG: return -a;
 	case OP_IDENTITY: case OP_EXPAND: return a;
+	case OP_LOSS_SCALE: return rd(it, ldexp(ir_act_attr(n, "alpha"), (int)a));
 	default: return act_f(it, n, a);
 	}
 	return 0;
@@ -822,6 +823,74 @@ int interp_fail(Interp *it, const Node *n, const char *fmt, ...)
 	return fail(it, n, "%s", msg);
 }
 
+/* ---- dynamic loss scaling (ops.def) ---- */
+
+static int op_all_finite(Interp *it, const Node *n)
+{
+	double ok = 1;
+	for (int i = 0; i < n->nin; i++) {
+		const Tensor *x = in_t(it, n, i);
+		for (int64_t k = 0; k < x->n && ok; k++)
+			ok = isfinite(x->f[k]) ? 1 : 0;
+	}
+	out_t(it, n, 0)->f[0] = ok;
+	return 0;
+}
+
+static int op_loss_scale_update(Interp *it, const Node *n)
+{
+	double k = in_t(it, n, 0)->f[0], good = in_t(it, n, 1)->f[0], finite = in_t(it, n, 2)->f[0];
+	double window = (double)ir_attr_i(n, "window", 2000);
+	if (finite == 0)
+		k -= 1, good = 0;
+	else if (good + 1 >= window)
+		k += 1, good = 0;
+	else
+		good += 1;
+	out_t(it, n, 0)->f[0] = k;
+	out_t(it, n, 1)->f[0] = good;
+	return 0;
+}
+
+static int run_update(Interp *it, const Node *n)
+{
+	switch (n->op) {
+	case OP_SGD_UPDATE: return op_sgd(it, n);
+	case OP_MOMENTUM_UPDATE: return op_momentum(it, n);
+	default: return op_adam(it, n);
+	}
+}
+
+/* An optimizer update; with loss scaling (two extra inputs: scale, finite) the old values are
+ * kept when finite is 0, else the update runs on the gradient times 1/scale. */
+static int op_update(Interp *it, const Node *n)
+{
+	int base = n->nout + 1;
+	if (n->nin == base)
+		return run_update(it, n);
+	DLCC_ASSERT(n->nin == base + 2);
+	double scale = in_t(it, n, base)->f[0], finite = in_t(it, n, base + 1)->f[0];
+	if (finite == 0) {
+		for (int o = 0; o < n->nout; o++) {
+			Tensor *y = out_t(it, n, o), *x = in_t(it, n, o ? o + 1 : 0);
+			memcpy(y->f, x->f, x->n * sizeof *x->f);
+		}
+		return 0;
+	}
+	Node m = *n;
+	m.nin = base;
+	Tensor *g = in_t(it, n, 1), saved = *g;
+	double inv = rd(it, 1 / scale), *u = malloc((g->n + 1) * sizeof *u);
+	DLCC_ASSERT(u);
+	for (int64_t k = 0; k < g->n; k++)
+		u[k] = rd(it, g->f[k] * inv);
+	g->f = u; /* the unscaled gradient, for this update only */
+	int rc = run_update(it, &m);
+	*g = saved;
+	free(u);
+	return rc;
+}
+
 /* ---- the run loop ---- */
 
 static int run_op(Interp *it, const Node *n)
@@ -841,9 +910,10 @@ static int run_op(Interp *it, const Node *n)
 	case OP_REDUCE_SUM: case OP_REDUCE_MEAN: return op_reduce(it, n);
 	case OP_SOFTMAX_CROSS_ENTROPY: return op_sce(it, n);
 	case OP_SOFTMAX_CROSS_ENTROPY_GRAD: return op_sce_grad(it, n);
-	case OP_SGD_UPDATE: return op_sgd(it, n);
-	case OP_MOMENTUM_UPDATE: return op_momentum(it, n);
-	case OP_ADAM_UPDATE: return op_adam(it, n);
+	case OP_SGD_UPDATE: case OP_MOMENTUM_UPDATE: case OP_ADAM_UPDATE: return op_update(it, n);
+	case OP_LOSS_SCALE: return op_elementwise(it, n);
+	case OP_ALL_FINITE: return op_all_finite(it, n);
+	case OP_LOSS_SCALE_UPDATE: return op_loss_scale_update(it, n);
 	case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
 	case OP_TRILU: case OP_WHERE: case OP_CAST: case OP_EQUAL: case OP_LESS: case OP_GREATER:
 	case OP_LESS_OR_EQUAL: case OP_GREATER_OR_EQUAL: case OP_NOT: case OP_AND: case OP_OR:

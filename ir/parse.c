@@ -427,8 +427,8 @@ static void parse_value_stmt(Parser *P, ValueKind kind, const char *kwloc)
 			if (!parse_accept(P, "slot"))
 				parse_error(P, P->p, "expected 'slot NAME of %%param'");
 			slot = parse_word(P, "a slot name", NULL);
-			parse_expect(P, "of");
-			param = parse_use(P);
+			if (parse_accept(P, "of")) /* else a step-global state (loss scaling) */
+				param = parse_use(P);
 		} else if (kind == V_CONST || kind == V_PARAM) {
 			data = parse_data(P, dt, &s, tloc);
 		} else {

@@ -210,11 +210,13 @@ static void print_value_line(FILE *f, const Value *v)
 					 [V_STATE] = "state", [V_CONST] = "const", [V_TEMP] = "temp"};
 	fprintf(f, "  %s ", v->kind == V_PARAM && v->buffer ? "buffer" : kw[v->kind]);
 	print_decl(f, v);
-	if (v->kind == V_STATE && v->param && v->slot) {
+	if (v->kind == V_STATE && v->slot) {
 		fputs(" = slot ", f);
 		print_word(f, v->slot);
-		fputs(" of ", f);
-		print_ref(f, v->param);
+		if (v->param) {
+			fputs(" of ", f);
+			print_ref(f, v->param);
+		}
 	}
 	if ((v->kind == V_CONST || (v->kind == V_PARAM && v->buffer)) && v->data) {
 		fputs(" = ", f);

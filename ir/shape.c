@@ -78,6 +78,17 @@ int shape_first(Graph *g, Node *n)
 	return 0;
 }
 
+/* AllFinite: float operands, an f32 scalar */
+int shape_all_finite(Graph *g, Node *n)
+{
+	for (int i = 0; i < n->nin; i++)
+		if (!ir_dt_is_float(n->in[i]->dt))
+			return ir_error(g, "node '%s' (%s): operand %d is %s, not a float", nm(n), ir_ops[n->op].name, i,
+					ir_dt_name(n->in[i]->dt));
+	set_out(n, 0, DT_F32, ir_shape0());
+	return 0;
+}
+
 int shape_second(Graph *g, Node *n)
 {
 	set_out(n, 0, n->in[1]->dt, n->in[1]->shape);

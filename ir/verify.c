@@ -46,7 +46,7 @@ static int verify_listed(Graph *g, Value **list, int n, ValueKind k, const char 
 			return ir_error(g, "verify: %s %d is not a value of the graph", what, i);
 		if (v->kind != k)
 			return ir_error(g, "verify: %%%s is listed as a %s but is not one", vname(v), what);
-		if ((k == V_PARAM && !v->data) || (k == V_STATE && !v->param))
+		if ((k == V_PARAM && !v->data) || (k == V_STATE && !v->param && !v->slot))
 			return ir_error(g, "verify: %s %%%s has no %s", what, vname(v),
 					k == V_PARAM ? "initial data" : "parameter");
 	}

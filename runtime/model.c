@@ -13,6 +13,7 @@
  * dlcc_model_desc is a weak reference so that programs that link libdlcc_rt without a model
  * (the dlcc compiler itself, unit tests) still link; dlcc_create then fails cleanly.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ struct dlcc_model {
 	Rt *rt;
 	char *params, *ws; /* device blocks */
 	int64_t step;
+	int64_t skipped;   /* fp16 steps skipped by loss scaling (inf/NaN gradients) */
+	float ls_k;        /* loss scaling: the state k after the last step or load */
 	char err[600];
 };
 
@@ -104,6 +107,11 @@ API int dlcc_num_outputs(const dlcc_model *m) { return m->d->noutputs; }
 API int dlcc_num_params(const dlcc_model *m) { return m->d->nparams; }
 API int dlcc_has_training(const dlcc_model *m) { return m->d->train_step != NULL; }
 API int64_t dlcc_step_count(const dlcc_model *m) { return m->step; }
+API int64_t dlcc_skipped_steps(const dlcc_model *m) { return m->skipped; }
+API double dlcc_loss_scale(const dlcc_model *m)
+{
+	return m->d->loss_scale_log2 ? ldexp(m->d->loss_scale_init, (int)m->ls_k) : 0.0;
+}
 
 API const dlcc_tensor_info *dlcc_input(const dlcc_model *m, int i)
 {
@@ -166,10 +174,16 @@ API int dlcc_train_step(dlcc_model *m, int batch, const void *const *inputs, con
 		return m_rt_fail(m, "label");
 	if (d->train_step(m->rt, m->params, m->ws, batch, m->step + 1))
 		return m_rt_fail(m, "train step");
-	float l = 0;
+	float l = 0, k = 0;
 	if (d->loss_value && rt_d2h(m->rt, &l, m->ws + d->loss_value->offset, sizeof l))
 		return m_rt_fail(m, "loss");
-	m->step++;
+	if (d->loss_scale_log2 && rt_d2h(m->rt, &k, m->params + d->loss_scale_log2->offset, sizeof k))
+		return m_rt_fail(m, "loss scale");
+	if (d->loss_scale_log2 && k < m->ls_k) /* the scale went down: the update was skipped */
+		m->skipped++;
+	else
+		m->step++;
+	m->ls_k = k;
 	if (loss)
 		*loss = l;
 	return 0;
@@ -274,7 +288,10 @@ API int dlcc_set_param(dlcc_model *m, int i, const float *host)
 /* ---- checkpoints ---- */
 static void state_name(const dlcc_model *m, const RtTensorDesc *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s", m->d->params[s->param].info.name, s->slot ? s->slot : "state");
+	if (s->param < 0) /* a step-global state (loss scaling) */
+		snprintf(buf, len, "%s", s->info.name);
+	else
+		snprintf(buf, len, "%s.%s", m->d->params[s->param].info.name, s->slot ? s->slot : "state");
 }
 
 API int dlcc_save(dlcc_model *m, const char *path)
@@ -377,6 +394,8 @@ API int dlcc_load(dlcc_model *m, const char *path)
 		rc = m_rt_fail(m, "dlcc_load");
 	if (rc)
 		m->step = step;
+	if (!rc && m->d->loss_scale_log2)
+		memcpy(&m->ls_k, host + m->d->loss_scale_log2->offset, sizeof m->ls_k);
 	free(host);
 	st_free(&f);
 	return rc;

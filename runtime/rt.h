@@ -97,6 +97,10 @@ typedef struct {
 	size_t param_bytes;     /* parameter block size */
 	size_t workspace_bytes; /* workspace size for max_batch */
 	const unsigned char *param_init; /* param_bytes bytes: initial parameter block (state zero) */
+	/* dynamic loss scaling (fp16): the f32 state k of the scale loss_scale_init * 2^k; a step
+	 * after which k went down was skipped (inf/NaN gradients). NULL without loss scaling. */
+	const RtTensorDesc *loss_scale_log2;
+	double loss_scale_init;
 	/* Generated schedules. params/ws are the device bases of the two blocks; batch <= max_batch;
 	 * step is the 1-based number of the optimizer step being taken. Return 0 or -1 (rt_error). */
 	int (*train_step)(Rt *rt, char *params, char *ws, int64_t batch, int64_t step);

@@ -123,6 +123,8 @@ int artifact_try_open(Artifact *a, const char *path, char *err, size_t errlen)
 	SYM(get_param, "dlcc_get_param");
 	SYM(save, "dlcc_save");
 	SYM(load, "dlcc_load");
+	SYM(loss_scale, "dlcc_loss_scale");
+	SYM(skipped_steps, "dlcc_skipped_steps");
 	return 0;
 }
 

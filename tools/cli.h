@@ -47,6 +47,8 @@ typedef struct {
 	int (*get_param)(dlcc_model *, int, float *);
 	int (*save)(dlcc_model *, const char *);
 	int (*load)(dlcc_model *, const char *);
+	double (*loss_scale)(const dlcc_model *);
+	int64_t (*skipped_steps)(const dlcc_model *);
 } Artifact;
 
 void artifact_open(Artifact *a, const char *path); /* dies with status 2 on failure */

@@ -150,10 +150,21 @@ static void check_train(Cmp *c, Artifact *a, dlcc_model *m, Graph *g, void **in,
 		interp_set(it, g->inputs[i], in[i], g->inputs[i]->dt);
 	if (g->label)
 		interp_set(it, g->label, label, g->label->dt);
+	const Value *ls = NULL; /* fp16 loss scaling: the state k of the scale */
+	for (int i = 0; i < g->nstates; i++)
+		if (!g->states[i]->param && g->states[i]->slot && !strcmp(g->states[i]->slot, "loss_scale_log2"))
+			ls = g->states[i];
+	double k_prev = 0;
+	int64_t taken = 0; /* optimizer steps taken: a skipped step does not count, as in the runtime */
 	for (int s = 1; s <= steps; s++) {
 		float loss;
-		if (interp_run(it, s) < 0)
+		if (interp_run(it, taken + 1) < 0)
 			die(EXIT_RUNTIME, "interpreter: %s", interp_error(it));
+		double k = 0;
+		if (ls)
+			interp_get_f64(it, ls, &k);
+		taken += !(ls && k < k_prev);
+		k_prev = k;
 		if (a->train_step(m, (int)b, (const void *const *)in, label, &loss) < 0)
 			die(EXIT_RUNTIME, "artifact: %s", a->error(m));
 		double want;

@@ -250,6 +250,9 @@ int cmd_train(int argc, char **argv)
 		fflush(stdout);
 	}
 	printf("dlcc: %lld steps in %.2f s\n", (long long)step, now() - t0);
+	if (a.loss_scale(m) > 0)
+		printf("fp16 loss scale: %g (%lld of %lld steps skipped for inf/NaN gradients)\n", a.loss_scale(m),
+		       (long long)a.skipped_steps(m), (long long)step);
 	if (t.neval)
 		printf("held-out %s: %.4g%s\n", !strcmp(a.loss_name(m), "cross_entropy") ? "accuracy" : "mse",
 		       evaluate(&a, m, &ev, &evlabel), !strcmp(a.loss_name(m), "cross_entropy") ? "%" : "");

@@ -65,6 +65,11 @@ const dlcc_tensor_info *dlcc_label(const dlcc_model *m); /* NULL for --loss none
 const char *dlcc_loss_name(const dlcc_model *m);         /* "cross_entropy", "mse", "none" */
 const char *dlcc_optimizer_name(const dlcc_model *m);    /* "sgd", "momentum", "adam", "adamw" */
 int64_t dlcc_step_count(const dlcc_model *m);            /* optimizer steps taken so far */
+/* fp16 dynamic loss scaling: the current scale (0 when the artifact has none), and how many
+ * dlcc_train_step calls were skipped (inf/NaN gradients: parameters unchanged, scale halved;
+ * they do not count as optimizer steps) */
+double dlcc_loss_scale(const dlcc_model *m);
+int64_t dlcc_skipped_steps(const dlcc_model *m);
 
 /* One training step on `batch` samples: inputs[i] points to input i, label to the labels (may be
  * NULL for --loss none). The loss of the step (before the update) is stored in *loss. */
