@@ -136,8 +136,8 @@ int cg_chain_init(CgEmit *e, CgChain *c, const Node *const *nodes, int n, const 
 	c->dom = dom;
 	for (int i = 0; i < n; i++) {
 		const Node *m = nodes[i];
-		DLCC_ASSERT((ir_ops[m->op].body || c->map_body) && m->nin <= 3);
-		if (!c->map_body && dtype_ok(e, m) < 0)
+		DLCC_ASSERT((ir_ops[m->op].body || c->map_body || m->op == OP_CAST) && m->nin <= 3);
+		if (!c->map_body && m->op != OP_CAST && dtype_ok(e, m) < 0)
 			return -1;
 		for (int k = 0; k < m->nin; k++)
 			if (!member_of(c, m->in[k]) && ext_index(c, m->in[k]) < 0)
@@ -169,7 +169,8 @@ static void emit_member(CgBuf *d, const CgChain *c, const Node *m, const char *i
 		snprintf(src, sizeof src, j >= 0 ? "a%d" : "v%d", j >= 0 ? j : x->id);
 		cg_printf(d, "%s\tconst %s %s = %s;\n", ind, cg_ctype(x->dt), opn[k], src);
 	}
-	const char *body = c->map_body ? c->map_body : ir_ops[m->op].body;
+	/* a Cast in a chain is between float types (passes/fuse.c): conversion happens at the store */
+	const char *body = c->map_body ? c->map_body : m->op == OP_CAST ? "a" : ir_ops[m->op].body;
 	if (!c->map_body)
 		cg_emit_act_attrs(d, m, body);
 	cg_printf(d, "%s\tv%d = (%s)(%s);\n%s}\n", ind, y->id, cg_ctype(y->dt), body, ind);

@@ -46,7 +46,7 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 			break;
 		default:
 			ok = (i == gr->n - 1 && gr->kind == CG_G_REDUCE) ||
-			     ((k == K_UNARY || k == K_BINARY) && ir_shape_eq(&n->out[0]->shape, dom));
+			     ((k == K_UNARY || k == K_BINARY || n->op == OP_CAST) && ir_shape_eq(&n->out[0]->shape, dom));
 		}
 		if (!ok)
 			return cg_fail(err, errlen, "codegen: node '%s' (%s) cannot be fused with node '%s' (%s)",

@@ -6,7 +6,8 @@
  * member, so that each group is contiguous in the schedule. Codegen (codegen/cg_fuse.c) emits
  * one kernel per group; a member output that nothing outside the group reads is never written
  * to memory. Groups, found in one walk over the schedule:
- *   elementwise  K_UNARY/K_BINARY nodes with one output shape (the group's index space); an
+ *   elementwise  K_UNARY/K_BINARY nodes and float-to-float Casts with one output shape (the
+ *                group's index space); an
  *                operand of another shape broadcasts into it; a node joins the latest group
  *                that produces one of its operands;
  *   reduction    such a group followed by the ReduceSum/ReduceMean of one of its values
@@ -48,9 +49,13 @@ typedef struct {
 	int ngroups;
 } Fuse;
 
+/* elementwise: the op table's unary/binary ops with a body, and Casts between float types (the
+ * mixed-precision casts, which thus merge into the kernel that computes their operand) */
 static int is_ew(const Node *n)
 {
 	KClass k = ir_ops[n->op].kclass;
+	if (n->op == OP_CAST)
+		return ir_dt_is_float(n->in[0]->dt) && ir_dt_is_float(n->out[0]->dt);
 	return (k == K_UNARY || k == K_BINARY) && ir_ops[n->op].body;
 }
 
