@@ -702,6 +702,45 @@ Test(interp, update_persists_across_runs)
 	ir_graph_free(g);
 }
 
+/* dynamic loss scaling: AllFinite, the scaled update (skip, or gradient / scale) and the
+ * scale's own update (ops.def) */
+Test(interp, loss_scaling_ops)
+{
+	Graph *g = ir_graph_new("scaled");
+	Value *p = ir_value(g, V_PARAM, "w", DT_F64, SHAPE(2), D(1, 2)), *gr = in_f64(g, "g", SHAPE(2));
+	Value *k = ir_value(g, V_STATE, "k", DT_F64, ir_shape0(), NULL), *good = ir_value(g, V_STATE, "good", DT_F64, ir_shape0(), NULL);
+	k->slot = "loss_scale_log2", good->slot = "loss_scale_good";
+	Node *ls = ir_begin(g, OP_LOSS_SCALE, "scale", 1, &k);
+	ir_set_f(g, ls, "alpha", 4);
+	Value *scale = finish(g, ls), *finite = ir_op(g, OP_ALL_FINITE, 1, &gr);
+	Node *n = ir_begin(g, OP_SGD_UPDATE, "sgd", 4, (Value *[]){p, gr, scale, finite});
+	ir_set_f(g, n, "lr", 0.5);
+	ir_add_update(g, p, finish(g, n));
+	Node *u = ir_begin(g, OP_LOSS_SCALE_UPDATE, "upd", 3, (Value *[]){k, good, finite});
+	ir_set_i(g, u, "window", 2);
+	ir_add_update(g, k, finish(g, u));
+	ir_add_update(g, good, u->out[1]);
+	Interp *it = mk(g);
+	set(it, gr, D(4, -8)); /* scale 4: the gradient is (1, -2) */
+	run(it, 1);
+	expect(it, p, D(0.5, 3), 2, TOL);
+	expect(it, finite, D(1), 1, 0);
+	expect(it, good, D(1), 1, 0);
+	set(it, gr, D(INFINITY, 1)); /* skipped: w unchanged, k -> -1, good -> 0 */
+	run(it, 2);
+	expect(it, p, D(0.5, 3), 2, TOL);
+	expect(it, k, D(-1), 1, 0);
+	expect(it, good, D(0), 1, 0);
+	set(it, gr, D(2, 2)); /* scale 2: gradient (1, 1); then two good steps double the scale */
+	run(it, 2);
+	expect(it, p, D(0, 2.5), 2, TOL);
+	run(it, 3);
+	expect(it, k, D(0), 1, 0);
+	expect(it, scale, D(2), 1, 0);
+	interp_free(it);
+	ir_graph_free(g);
+}
+
 /* x [N,3] (f32, set from f64 data) + b [3] (f32 constant data), summed over axis 1, and a
  * cross-entropy over N positions */
 static void batch_case(int64_t nb)

@@ -10,7 +10,9 @@
  * cse → simplify → dce, is checked the same way over one training step: the loss, every output,
  * and every parameter and state after the update. dce, cse and simplify must agree bit for bit
  * (exact rewrites); fold stores its results in the node's dtype, so it agrees to float32
- * rounding.
+ * rounding. The mixed-precision pass (fp16, bf16) agrees bit for bit too: in float64 the
+ * interpreter does not round to half precision, so this checks that its Casts rewire every
+ * product to the same operands (its rounding is checked by tests/e2e/mixed_precision.sh).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -115,7 +117,8 @@ static void check_pass(const char *model, const Graph *g, const char *name, doub
 	ir_graph_free(h);
 }
 
-static const char *const passes[] = {"fold", "dce", "cse", "simplify", "cse,simplify,dce"};
+static const char *const passes[] = {"fold", "dce", "cse", "simplify", "cse,simplify,dce", "mixed-fp16",
+				     "mixed-bf16"};
 
 static void check_model(const char *path)
 {

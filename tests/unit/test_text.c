@@ -153,6 +153,20 @@ static void add_updates(Graph *g, Value *w, Value *b, Value *m, Value *gw, Value
 	fin(g, n, 0);
 	for (int k = 0; k < 3; k++)
 		ir_add_update(g, (Value *[]){m, ea, es}[k], n->out[k]);
+	/* dynamic loss scaling: two step-global states (no parameter) */
+	Value *lk = ir_value(g, V_STATE, "dlcc.loss_scale_log2", DT_F32, ir_shape0(), NULL);
+	Value *lg = ir_value(g, V_STATE, "dlcc.loss_scale_good", DT_F32, ir_shape0(), NULL);
+	lk->slot = "loss_scale_log2";
+	lg->slot = "loss_scale_good";
+	n = node(g, OP_LOSS_SCALE, NULL, 1, &lk);
+	ir_set_f(g, n, "alpha", 65536);
+	fin(g, n, 0);
+	n = node(g, OP_ALL_FINITE, NULL, 2, (Value *[]){gw, gb});
+	Value *finite = fin(g, n, 0);
+	n = node(g, OP_LOSS_SCALE_UPDATE, NULL, 3, (Value *[]){lk, lg, finite});
+	ir_set_i(g, n, "window", 2000);
+	ir_add_update(g, lk, fin(g, n, 0));
+	ir_add_update(g, lg, n->out[1]);
 }
 
 /* the data-path plumbing ops (ops.def "transformer plumbing" block) on x [N,8] */
@@ -389,7 +403,8 @@ Test(text, round_trip)
 	cr_assert_eq(g2->nupdates, g->nupdates);
 	cr_assert_eq(g2->nparams, 6);
 	cr_assert(find_kind(g2, "bn.running_var", V_PARAM)->buffer, "a buffer reads back as one");
-	cr_assert_eq(g2->nstates, 3);
+	cr_assert_eq(g2->nstates, 5);
+	cr_assert(!g2->states[3]->param && !strcmp(g2->states[3]->slot, "loss_scale_log2"), "a step-global state");
 	cr_assert_str_eq(g2->states[1]->param->name, "77");
 	cr_assert_str_eq(g2->states[1]->slot, "exp_avg");
 	cr_assert_str_eq(g2->name, "every thing");
@@ -629,13 +644,14 @@ Test(text_passes, run_named_and_pipeline)
 {
 	Graph *g = small();
 	cr_assert_eq(pass_run_named(g, "nope"), -1);
-	cr_assert(strstr(g->err, "unknown pass 'nope' (known: fold, dce, cse, simplify, verify, mark-params, train, fuse)"), "%s",
+	cr_assert(strstr(g->err, "unknown pass 'nope' (known: fold, dce, cse, simplify, verify, mark-params, train, fuse, "
+			     "mixed-fp16, mixed-bf16)"), "%s",
 		  g->err);
 	const char *const *names = pass_names();
 	int n = 0;
 	while (names[n])
 		n++;
-	cr_assert_eq(n, 8);
+	cr_assert_eq(n, 10);
 	ir_graph_free(g);
 
 	g = parse_ok("graph g {\n input %x: f32[N,4]\n param %w: f32[4,3]\n const %c: f32[] = 2\n"
