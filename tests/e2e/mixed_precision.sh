@@ -19,6 +19,15 @@ for m in "$S/samples/mlp/mlp.onnx" "$F/models/cnn.onnx" "$F/models/attention.onn
   echo "ok $(basename "$m"): fp16 and bf16 kernels equal the interpreter in the same precision"
 done
 
+# the .dl training section's `precision = fp16` selects the same program as the flag
+sed 's/^  batch = 64$/  batch = 64\n  precision = fp16/' "$S/samples/mlp/mlp.dl" > "$T/mlp16.dl"
+grep -q 'precision = fp16' "$T/mlp16.dl" || fail "could not write the fp16 .dl variant"
+"$DLCC" "$T/mlp16.dl" --emit ir -o "$T/mlp16.ir" 2>/dev/null
+grep -q 'f16\[N,64\] = Cast(%x)' "$T/mlp16.ir" && grep -q 'AllFinite' "$T/mlp16.ir" ||
+  fail ".dl precision = fp16: no half-precision casts or loss scaling in the IR"
+"$DLCC" check "$T/mlp16.dl" --steps 3 --device "$DEV" > "$T/check.txt" || { cat "$T/check.txt" >&2; fail "mlp16.dl: dlcc check"; }
+echo "ok .dl precision = fp16"
+
 # loss curves: NAME MODEL X Y BATCH COMPILE-FLAGS...
 curve() {
   local name=$1 model=$2 x=$3 y=$4 b=$5; shift 5
