@@ -177,6 +177,11 @@ int cmd_info(int argc, char **argv)
 	       train ? "training" : "inference", o.batch, a, b, st.kernels, st.gemms);
 	bytes_str(st.param_bytes, a, sizeof a);
 	printf("memory: parameters + optimizer state %s (a block of their own)\n", a);
+	if (train) {
+		char lr[200];
+		printf("optimizer: %s, learning rate %s\n", o.train.optimizer,
+		       ir_lr_str(&o.train.schedule, o.train.lr, lr, sizeof lr));
+	}
 	plan_lines(stdout, "memory: ", &st, o.batch);
 	estimate(flops, bytes, st.kernels + st.gemms);
 	ir_graph_free(infer);

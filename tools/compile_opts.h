@@ -15,7 +15,11 @@ typedef struct {
 	TrainOpts train;
 	int batch, verbose, quiet;
 	int lr_set, momentum_set, wd_set;
+	LrSchedule sched; int sched_set; /* --schedule, --warmup, ...: SCHED_* bits of what was given */
 } CompileOpts;
+
+enum { SCHED_KIND = 1, SCHED_WARMUP = 2, SCHED_STEP_SIZE = 4, SCHED_GAMMA = 8, SCHED_STEPS = 16,
+       SCHED_MIN_LR = 32 };
 
 void compile_opts_init(CompileOpts *o);
 /* consume argv[*i] (and its value) if it is a compile option; 1 if consumed */
