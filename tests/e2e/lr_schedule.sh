@@ -2,7 +2,8 @@
 # Learning-rate schedules (docs/dl.md) against torch.optim.lr_scheduler: mlp_small trained 10
 # steps with StepLR (sgd), warm-up + CosineAnnealingLR (momentum), CosineAnnealingLR held at
 # min_lr (adamw) and a linear warm-up alone (adam), compiled with the schedule flags; per-step
-# losses and final weights (tools/fixtures/make_sched.py). Then `dlcc check` (the update kernels
+# losses and final weights (tools/fixtures/make_sched.py); a run resumed from a saved file goes
+# on with the schedule. Then `dlcc check` (the update kernels
 # against the interpreter) through warm-up, decay and hold; the same schedule read from a .dl
 # file's train { } section; and bad schedule flags, one line and exit status 2.
 source "$(dirname "$0")/lib.bash"
@@ -27,6 +28,16 @@ run momentum_cosine_warmup --optimizer momentum --lr 0.1 --momentum 0.9 --schedu
   --schedule-steps 6 --min-lr 0.01
 run adamw_cosine --optimizer adamw --lr 0.01 --weight-decay 0.1 --schedule cosine --schedule-steps 5 --min-lr 0.001
 run adam_warmup --optimizer adam --lr 0.01 --warmup 4
+
+# the step counter travels in the saved file: 4 steps, save, load, 6 more = the 10-step reference
+# (step 4 ends an epoch, so the data order is the same)
+"$DLCC" train "$T/momentum_cosine_warmup.so" --input x="$F/x.npy" --label "$F/y.npy" --batch 4 --steps 4 \
+  --no-shuffle --save "$T/half.safetensors" --device "$DEV" >/dev/null
+"$DLCC" train "$T/momentum_cosine_warmup.so" --input x="$F/x.npy" --label "$F/y.npy" --batch 4 --steps 6 \
+  --no-shuffle --load "$T/half.safetensors" --save "$T/resumed.safetensors" --device "$DEV" >/dev/null
+$CMP safetensors "$T/resumed.safetensors" "$F/final_momentum_cosine_warmup.safetensors" --rtol 1e-4 \
+  --atol 1e-5 --allow-extra >/dev/null || fail "a resumed run does not continue the schedule"
+echo "ok resumed after 4 steps: the schedule goes on from step 5"
 
 # the artifact against the interpreter, 9 steps: 2 of warm-up, 4 of cosine, 3 held at min_lr
 for opt in sgd momentum adamw; do
