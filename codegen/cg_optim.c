@@ -5,8 +5,9 @@
  * Hyperparameters are literals; the 1-based step number is the kernel argument `step` (it
  * selects momentum's first-step rule and Adam's bias corrections, computed in double once per
  * thread). A learning-rate schedule (attributes of the node, ir/lr_schedule.c) becomes `lr_t`,
- * computed from `step` in double the way ir_lr_at computes it; without one, lr is a literal. Each thread reads every operand of its element before writing any result, so the
- * outputs may alias the parameter and state buffers (the memory plan makes them do so, after
+ * computed from `step` in double the way ir_lr_at computes it; without one, lr is a literal.
+ * Each thread reads every operand of its element before writing any result, so the outputs
+ * may alias the parameter and state buffers (the memory plan makes them do so, after
  * checking that nothing reads the old values later).
  * Multi-tensor (cg_emit_optimizer_group): every update of a step with the same op and attributes
  * in one launch. A table in constant memory holds, per tensor, its size, its first chunk and the

@@ -41,8 +41,7 @@ static int sched_parse(CompileOpts *o, int argc, char **argv, int *i)
 		if (ir_lr_kind(v) < 0)
 			die(EXIT_USAGE, "--schedule: '%s' is not a schedule (constant, step or cosine)", v);
 		s->kind = (LrKind)ir_lr_kind(v), bit = SCHED_KIND;
-	}
-	else if ((v = arg_value(argc, argv, i, "--warmup"))) s->warmup = arg_long("--warmup", v, 0, most), bit = SCHED_WARMUP;
+	} else if ((v = arg_value(argc, argv, i, "--warmup"))) s->warmup = arg_long("--warmup", v, 0, most), bit = SCHED_WARMUP;
 	else if ((v = arg_value(argc, argv, i, "--step-size"))) s->step_size = arg_long("--step-size", v, 1, most), bit = SCHED_STEP_SIZE;
 	else if ((v = arg_value(argc, argv, i, "--schedule-steps"))) s->steps = arg_long("--schedule-steps", v, 1, most), bit = SCHED_STEPS;
 	else if ((v = arg_value(argc, argv, i, "--gamma"))) {

@@ -29,6 +29,9 @@ run momentum_cosine_warmup --optimizer momentum --lr 0.1 --momentum 0.9 --schedu
 run adamw_cosine --optimizer adamw --lr 0.01 --weight-decay 0.1 --schedule cosine --schedule-steps 5 --min-lr 0.001
 run adam_warmup --optimizer adam --lr 0.01 --warmup 4
 
+"$DLCC" info "$F/mlp_small.onnx" --optimizer sgd --schedule step --step-size 3 --gamma 0.5 > "$T/info"
+grep -q "^optimizer: sgd, learning rate 0.01, times 0.5 every 3 steps" "$T/info" || fail "dlcc info: no schedule"
+
 # the step counter travels in the saved file: 4 steps, save, load, 6 more = the 10-step reference
 # (step 4 ends an epoch, so the data order is the same)
 "$DLCC" train "$T/momentum_cosine_warmup.so" --input x="$F/x.npy" --label "$F/y.npy" --batch 4 --steps 4 \
