@@ -4,14 +4,17 @@
  *
  * Hyperparameters are literals; the 1-based step number is the kernel argument `step` (it
  * selects momentum's first-step rule and Adam's bias corrections, computed in double once per
- * thread). Each thread reads every operand of its element before writing any result, so the
- * outputs may alias the parameter and state buffers (the memory plan makes them do so, after
+ * thread). A learning-rate schedule (attributes of the node, ir/lr_schedule.c) becomes `lr_t`,
+ * computed from `step` in double the way ir_lr_at computes it; without one, lr is a literal.
+ * Each thread reads every operand of its element before writing any result, so the outputs
+ * may alias the parameter and state buffers (the memory plan makes them do so, after
  * checking that nothing reads the old values later).
  * Multi-tensor (cg_emit_optimizer_group): every update of a step with the same op and attributes
  * in one launch. A table in constant memory holds, per tensor, its size, its first chunk and the
  * byte offset of each operand in the parameter block or the workspace (kernel arguments P, W);
  * block b works on chunk b: it finds its tensor in the table and updates CG_OPT_CHUNK elements.
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "codegen/cg_internal.h"
@@ -23,10 +26,45 @@ static void emit_hyper(CgBuf *d, const char *name, double v)
 	cg_printf(d, "\tconst R %s = (R)%.17g;\n", name, v);
 }
 
+/* lr_t, the learning rate at `step`, in double: ir_lr_at's arithmetic (ir/lr_schedule.c) */
+static void emit_lr_at(CgBuf *d, const LrSchedule *s, double lr)
+{
+	if (s->kind != LR_CONSTANT)
+		cg_printf(d, "\tconst long long se = step - %lldLL - 1; /* steps after the warm-up */\n",
+			  (long long)s->warmup);
+	cg_puts(d, "\tconst double lr_t = ");
+	if (s->warmup)
+		cg_printf(d, "step <= %lldLL ? %.17g * (double)step / (double)%lldLL : ", (long long)s->warmup, lr,
+			  (long long)s->warmup);
+	if (s->kind == LR_STEP)
+		cg_printf(d, "%.17g * pow(%.17g, (double)(se / %lldLL));\n", lr, s->gamma, (long long)s->step_size);
+	else if (s->kind == LR_COSINE)
+		cg_printf(d, "se >= %lldLL ? %.17g : %.17g + (%.17g - %.17g) * (1.0 + cos(%.17g * (double)se / "
+			     "(double)%lldLL)) / 2.0;\n", (long long)s->steps, s->min_lr, s->min_lr, lr, s->min_lr,
+			  M_PI, (long long)s->steps);
+	else
+		cg_printf(d, "%.17g;\n", lr);
+}
+
+/* node n's learning rate as a double expression: a literal, or lr_t from its schedule */
+static const char *lr_expr(CgBuf *d, const Node *n, double dflt, char *buf, size_t len)
+{
+	LrSchedule s;
+	double lr = ir_attr_f(n, "lr", dflt);
+	DLCC_ASSERT(ir_lr_of(n, &s) == 0); /* the verifier checked the attributes */
+	if (!ir_lr_varies(&s)) {
+		snprintf(buf, len, "%.17g", lr);
+		return buf;
+	}
+	emit_lr_at(d, &s, lr);
+	return "lr_t";
+}
+
 /* constants of node n's update, then the statement per element i (operands x0.., results y0..) */
 static void sgd_hyper(CgBuf *d, const Node *n)
 {
-	emit_hyper(d, "lr", ir_attr_f(n, "lr", 0.01));
+	char buf[32];
+	cg_printf(d, "\tconst R lr = (R)%s;\n", lr_expr(d, n, 0.01, buf, sizeof buf));
 	emit_hyper(d, "wd", ir_attr_f(n, "weight_decay", 0));
 	cg_puts(d, "\t(void)step;\n");
 }
@@ -39,7 +77,8 @@ static const char *sgd_elem(const Node *n)
 
 static void momentum_hyper(CgBuf *d, const Node *n)
 {
-	emit_hyper(d, "lr", ir_attr_f(n, "lr", 0.01));
+	char buf[32];
+	cg_printf(d, "\tconst R lr = (R)%s;\n", lr_expr(d, n, 0.01, buf, sizeof buf));
 	emit_hyper(d, "wd", ir_attr_f(n, "weight_decay", 0));
 	emit_hyper(d, "mom", ir_attr_f(n, "momentum", 0));
 	emit_hyper(d, "damp", ir_attr_f(n, "dampening", 0));
@@ -60,18 +99,24 @@ static const char *momentum_elem(const Node *n)
 	       "\t\ty0[i] = p - lr * dir;\n\t\ty1[i] = buf;\n";
 }
 
+/* AdamW's decay 1 - lr·wd and the step size lr/bc1 follow the schedule's lr */
 static void adam_hyper(CgBuf *d, const Node *n)
 {
+	char buf[32];
 	double lr = ir_attr_f(n, "lr", 1e-3), wd = ir_attr_f(n, "weight_decay", 0);
 	int decoupled = (int)ir_attr_i(n, "decoupled", 0);
+	const char *lrx = lr_expr(d, n, 1e-3, buf, sizeof buf);
 	emit_hyper(d, "b1", ir_attr_f(n, "beta1", 0.9));
 	emit_hyper(d, "b2", ir_attr_f(n, "beta2", 0.999));
 	emit_hyper(d, "eps", ir_attr_f(n, "eps", 1e-8));
 	emit_hyper(d, "wd", decoupled ? 0 : wd);
-	emit_hyper(d, "decay", decoupled ? 1 - lr * wd : 1);
+	if (decoupled && lrx != buf)
+		cg_printf(d, "\tconst R decay = (R)(1.0 - lr_t * %.17g);\n", wd);
+	else
+		emit_hyper(d, "decay", decoupled ? 1 - lr * wd : 1);
 	cg_printf(d, "\tconst double bc1 = 1.0 - pow(%.17g, (double)step), bc2 = 1.0 - pow(%.17g, (double)step);\n",
 		  ir_attr_f(n, "beta1", 0.9), ir_attr_f(n, "beta2", 0.999));
-	cg_printf(d, "\tconst R step_size = (R)(%.17g / bc1), bc2_sqrt = (R)sqrt(bc2);\n", lr);
+	cg_printf(d, "\tconst R step_size = (R)(%s / bc1), bc2_sqrt = (R)sqrt(bc2);\n", lrx);
 }
 
 static const char *adam_elem(const Node *n)

@@ -24,11 +24,7 @@
 
 #include "ir/ir.h"
 
-typedef enum { DSL_SCHED_CONSTANT, DSL_SCHED_STEP, DSL_SCHED_COSINE } DslSchedule;
-
-/* The training section. Strings point to static storage (they outlive the graph). A schedule is
- * parsed and validated here; only `constant` (without warm-up) is honoured by the runtime until
- * it passes the learning rate per step. */
+/* The training section. Strings point to static storage (they outlive the graph). */
 typedef struct {
 	const char *loss;      int loss_set;      /* "cross_entropy", "mse", "none" */
 	const char *optimizer; int optimizer_set; /* "sgd", "momentum", "adam", "adamw" */
@@ -37,12 +33,7 @@ typedef struct {
 	double weight_decay;   int weight_decay_set;
 	double beta1, beta2;   int betas_set;
 	double eps;            int eps_set;
-	DslSchedule schedule;  int schedule_set;
-	int64_t warmup;        /* linear warm-up steps from 0 to lr (any schedule); 0 = none */
-	int64_t step_size;     /* step: multiply by gamma every step_size steps */
-	double gamma;
-	int64_t total_steps;   /* cosine: steps from lr down to min_lr (after the warm-up) */
-	double min_lr;
+	LrSchedule schedule;   int schedule_set;   /* the learning-rate schedule (ir/ir.h) */
 	const char *precision; int precision_set; /* "fp32", "fp16", "bf16", "fp64" */
 	int64_t batch;         int batch_set;
 } DslTrain;

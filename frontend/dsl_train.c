@@ -12,9 +12,10 @@
  *
  * Optimizers (torch.optim's names and defaults): sgd(lr, weight_decay), momentum(lr, momentum,
  * dampening-free, weight_decay), adam / adamw(lr, betas, beta1, beta2, eps, weight_decay).
- * Schedules: constant, step(step_size, gamma = 0.1), cosine(steps, min_lr = 0), warmup(steps);
- * each takes `warmup = W` (a linear ramp from 0 over W steps). Every value is range-checked here,
- * at its position in the file.
+ * Schedules: constant, step(step_size, gamma = 0.1), cosine(steps, min_lr = 0), warmup(steps)
+ * (= constant with a warm-up); each takes `warmup = W`: lr·t/W at steps t = 1..W, the schedule
+ * proper from step W + 1 (ir/lr_schedule.c). Every value is range-checked here, at its position
+ * in the file.
  */
 #include <string.h>
 
@@ -98,18 +99,19 @@ static int opt_arg(Dsl *d, DslTrain *t, const char *k)
 
 static int sched_arg(Dsl *d, DslTrain *t, const char *k)
 {
+	LrSchedule *s = &t->schedule;
 	if (!strcmp(k, "warmup"))
-		t->warmup = count(d, "warmup", 0);
-	else if (!strcmp(k, "steps") && t->schedule == DSL_SCHED_COSINE)
-		t->total_steps = count(d, "steps", 1);
-	else if (!strcmp(k, "steps") && t->schedule == DSL_SCHED_CONSTANT)
-		t->warmup = count(d, "steps", 0);
-	else if (!strcmp(k, "min_lr") && t->schedule == DSL_SCHED_COSINE)
-		t->min_lr = in_range(d, "min_lr", 0, 1e6, 0, 0);
-	else if (!strcmp(k, "step_size") && t->schedule == DSL_SCHED_STEP)
-		t->step_size = count(d, "step_size", 1);
-	else if (!strcmp(k, "gamma") && t->schedule == DSL_SCHED_STEP)
-		t->gamma = in_range(d, "gamma", 0, 1, 1, 0);
+		s->warmup = count(d, "warmup", 0);
+	else if (!strcmp(k, "steps") && s->kind == LR_COSINE)
+		s->steps = count(d, "steps", 1);
+	else if (!strcmp(k, "steps") && s->kind == LR_CONSTANT)
+		s->warmup = count(d, "steps", 0);
+	else if (!strcmp(k, "min_lr") && s->kind == LR_COSINE)
+		s->min_lr = in_range(d, "min_lr", 0, 1e6, 0, 0);
+	else if (!strcmp(k, "step_size") && s->kind == LR_STEP)
+		s->step_size = count(d, "step_size", 1);
+	else if (!strcmp(k, "gamma") && s->kind == LR_STEP)
+		s->gamma = in_range(d, "gamma", 0, 1, 1, 0);
 	else
 		return 0;
 	return 1;
@@ -118,17 +120,17 @@ static int sched_arg(Dsl *d, DslTrain *t, const char *k)
 static void schedule(Dsl *d, DslTrain *t)
 {
 	static const char *const kinds[] = {"constant", "step", "cosine", "warmup", NULL};
+	LrSchedule *s = &t->schedule;
 	int at = d->pos;
 	const char *k = word_of(d, "schedule", kinds);
-	t->schedule = !strcmp(k, "step") ? DSL_SCHED_STEP : !strcmp(k, "cosine") ? DSL_SCHED_COSINE
-											  : DSL_SCHED_CONSTANT;
-	t->gamma = 0.1;
+	ir_lr_default(s);
+	s->kind = strcmp(k, "warmup") ? (LrKind)ir_lr_kind(k) : LR_CONSTANT;
 	kwargs(d, t, sched_arg);
-	if (t->schedule == DSL_SCHED_STEP && !t->step_size)
+	if (s->kind == LR_STEP && !s->step_size)
 		dsl_fail(d, at, "step needs step_size: step(step_size = S, gamma = 0.1)");
-	if (t->schedule == DSL_SCHED_COSINE && !t->total_steps)
+	if (s->kind == LR_COSINE && !s->steps)
 		dsl_fail(d, at, "cosine needs steps: cosine(steps = T, min_lr = 0)");
-	if (!strcmp(k, "warmup") && !t->warmup)
+	if (!strcmp(k, "warmup") && !s->warmup)
 		dsl_fail(d, at, "warmup needs steps: warmup(steps = W)");
 	t->schedule_set = 1;
 }

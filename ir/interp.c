@@ -714,12 +714,23 @@ static int opt_check(Interp *it, const Node *n, int need_step)
 	return 0;
 }
 
+/* the learning rate at this step: the node's lr under its schedule (ir/lr_schedule.c) */
+static int step_lr(Interp *it, const Node *n, double dflt, double *lr)
+{
+	LrSchedule s;
+	if (ir_lr_of(n, &s) < 0)
+		return fail(it, n, "malformed learning-rate schedule attributes");
+	*lr = ir_lr_at(&s, ir_attr_f(n, "lr", dflt), it->step);
+	return 0;
+}
+
 static int op_sgd(Interp *it, const Node *n)
 {
 	Tensor *p = in_t(it, n, 0), *g = in_t(it, n, 1), *y = out_t(it, n, 0);
-	double lr = rd(it, ir_attr_f(n, "lr", 0.01)), wd = rd(it, ir_attr_f(n, "weight_decay", 0));
-	if (opt_check(it, n, 0) < 0)
+	double lr, wd = rd(it, ir_attr_f(n, "weight_decay", 0));
+	if (opt_check(it, n, ir_attr(n, "schedule") != NULL) < 0 || step_lr(it, n, 0.01, &lr) < 0)
 		return -1;
+	lr = rd(it, lr);
 	for (int64_t k = 0; k < p->n; k++) {
 		double gg = wd != 0 ? rd(it, g->f[k] + rd(it, wd * p->f[k])) : g->f[k];
 		y->f[k] = rd(it, p->f[k] - rd(it, lr * gg));
@@ -732,11 +743,12 @@ static int op_momentum(Interp *it, const Node *n)
 {
 	Tensor *p = in_t(it, n, 0), *g = in_t(it, n, 1), *buf = in_t(it, n, 2);
 	Tensor *py = out_t(it, n, 0), *by = out_t(it, n, 1);
-	double lr = rd(it, ir_attr_f(n, "lr", 0.01)), mom = rd(it, ir_attr_f(n, "momentum", 0));
+	double lr, mom = rd(it, ir_attr_f(n, "momentum", 0));
 	double damp1 = rd(it, 1 - ir_attr_f(n, "dampening", 0)), wd = rd(it, ir_attr_f(n, "weight_decay", 0));
 	int nesterov = ir_attr_i(n, "nesterov", 0) != 0;
-	if (opt_check(it, n, 1) < 0)
+	if (opt_check(it, n, 1) < 0 || step_lr(it, n, 0.01, &lr) < 0)
 		return -1;
+	lr = rd(it, lr);
 	for (int64_t k = 0; k < p->n; k++) {
 		double gg = wd != 0 ? rd(it, g->f[k] + rd(it, wd * p->f[k])) : g->f[k], b = buf->f[k];
 		if (mom != 0) {
@@ -755,10 +767,10 @@ static int op_adam(Interp *it, const Node *n)
 {
 	Tensor *p = in_t(it, n, 0), *g = in_t(it, n, 1), *m = in_t(it, n, 2), *v = in_t(it, n, 3);
 	Tensor *py = out_t(it, n, 0), *my = out_t(it, n, 1), *vy = out_t(it, n, 2);
-	double lr = ir_attr_f(n, "lr", 1e-3), b1 = ir_attr_f(n, "beta1", 0.9), b2 = ir_attr_f(n, "beta2", 0.999);
+	double lr, b1 = ir_attr_f(n, "beta1", 0.9), b2 = ir_attr_f(n, "beta2", 0.999);
 	double eps = rd(it, ir_attr_f(n, "eps", 1e-8)), wd = ir_attr_f(n, "weight_decay", 0);
 	int decoupled = ir_attr_i(n, "decoupled", 0) != 0;
-	if (opt_check(it, n, 1) < 0)
+	if (opt_check(it, n, 1) < 0 || step_lr(it, n, 1e-3, &lr) < 0)
 		return -1;
 	double step_size = rd(it, lr / (1 - pow(b1, (double)it->step)));
 	double bc2_sqrt = rd(it, sqrt(1 - pow(b2, (double)it->step))), decay = rd(it, 1 - lr * wd);

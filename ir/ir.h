@@ -197,6 +197,35 @@ int64_t ir_slice_count(int64_t start, int64_t end, int64_t step);
 uint64_t ir_dropout_threshold(double ratio);
 int ir_dropout_keep(uint64_t seed, int64_t step, int64_t i, uint64_t threshold);
 
+/* ---- learning-rate schedules of the optimizer updates (ir/lr_schedule.c; docs/dl.md) ----
+ * At the 1-based optimizer step t, with warm-up W and e = t - W - 1 (steps after the warm-up):
+ *   t <= W      lr * t / W
+ *   constant    lr
+ *   step        lr * gamma^floor(e / step_size)
+ *   cosine      e < steps ? min_lr + (lr - min_lr) * (1 + cos(pi * e / steps)) / 2 : min_lr
+ * On an update node: the attributes schedule = "constant"|"step"|"cosine", warmup, step_size,
+ * gamma, schedule_steps, min_lr; a constant schedule without warm-up has none of them. */
+typedef enum { LR_CONSTANT, LR_STEP, LR_COSINE } LrKind;
+typedef struct {
+	LrKind kind;
+	int64_t warmup;    /* linear warm-up steps, 0 = none */
+	int64_t step_size; /* step: multiply by gamma every step_size steps */
+	double gamma;
+	int64_t steps;     /* cosine: steps from lr down to min_lr, after the warm-up */
+	double min_lr;
+} LrSchedule;
+
+void ir_lr_default(LrSchedule *s);          /* constant, no warm-up; gamma 0.1, min_lr 0 */
+int ir_lr_kind(const char *name);            /* -1 if unknown */
+const char *ir_lr_kind_name(LrKind k);
+int ir_lr_varies(const LrSchedule *s);       /* 0: lr is the same at every step */
+const char *ir_lr_invalid(const LrSchedule *s); /* NULL, or what is wrong (one phrase) */
+double ir_lr_at(const LrSchedule *s, double lr, int64_t step);
+char *ir_lr_str(const LrSchedule *s, double lr, char *buf, size_t len); /* for people */
+/* node attributes <-> schedule; ir_lr_of returns -1 when the attributes are malformed */
+void ir_set_lr_schedule(Graph *g, Node *n, const LrSchedule *s);
+int ir_lr_of(const Node *n, LrSchedule *s);
+
 /* ---- verifier, printer, parser ---- */
 int ir_verify(Graph *g); /* 0 ok; -1 with g->err */
 void ir_print(FILE *f, const Graph *g);

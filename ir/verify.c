@@ -7,7 +7,8 @@
  * - nodes in schedule order: arity as in the op table, each input defined before use (a
  *   graph-level value or the output of an earlier node), each output produced once, with its
  *   def/out_index set, and dtype and shape equal to what the op's shape rule gives now (the rule
- *   re-runs on scratch copies of the outputs, so the graph itself is never touched);
+ *   re-runs on scratch copies of the outputs, so the graph itself is never touched), and a
+ *   learning-rate schedule, where a node has one, well formed (ir/lr_schedule.c);
  * - results: outputs and loss defined, the loss a float scalar, each update's value defined and
  *   of its state's dtype and shape.
  * The first problem found is reported as one line in g->err naming the node or value.
@@ -102,6 +103,19 @@ static int verify_shape(Graph *g, const Node *n)
 	return 0;
 }
 
+/* an optimizer update's learning-rate schedule attributes (ir/lr_schedule.c) */
+static int verify_schedule(Graph *g, const Node *n)
+{
+	LrSchedule s;
+	if (!ir_attr(n, "schedule") && !ir_attr(n, "warmup"))
+		return 0;
+	if (ir_lr_of(n, &s) == 0)
+		return 0;
+	const char *why = ir_lr_invalid(&s);
+	return verify_node_fail(g, n, why && ir_attr(n, "schedule") ? why
+			        : "schedule must be \"constant\", \"step\" or \"cosine\" (warmup needs it)", NULL);
+}
+
 static int verify_node(Graph *g, const Node *n, char *defined)
 {
 	const OpInfo *oi = &ir_ops[n->op];
@@ -119,7 +133,7 @@ static int verify_node(Graph *g, const Node *n, char *defined)
 		if (defined[v->id])
 			return verify_node_fail(g, n, "output is produced twice:", v);
 	}
-	if (verify_shape(g, n) < 0)
+	if (verify_shape(g, n) < 0 || verify_schedule(g, n) < 0)
 		return -1;
 	for (int k = 0; k < n->nout; k++)
 		defined[n->out[k]->id] = 1;

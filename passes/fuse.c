@@ -280,7 +280,8 @@ static int same_attrs(const Node *a, const Node *b)
 		return 0;
 	for (int i = 0; i < a->nattr; i++) {
 		const Attr *x = &a->attr[i], *y = ir_attr(b, x->name);
-		if (!y || x->kind != y->kind || x->i != y->i || x->f != y->f)
+		if (!y || x->kind != y->kind || x->i != y->i || x->f != y->f ||
+		    (x->kind == A_STRING && strcmp(x->s, y->s)))
 			return 0;
 	}
 	return 1;

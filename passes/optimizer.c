@@ -10,6 +10,9 @@
  * Optimizer state is a V_STATE per slot, named "<p>.<slot>", shaped and typed like p, starting
  * at zero (no host data: the runtime and interpreter zero it); value->param and value->slot say
  * whose it is. The step number used by momentum and Adam is a run-time value, not an attribute.
+ * A learning-rate schedule other than a constant rate adds the attributes schedule, warmup,
+ * step_size, gamma, schedule_steps, min_lr to every update (ir/lr_schedule.c; the rate at a
+ * step then depends on that run-time step).
  *
  * Precondition: grads[i] is the gradient of g->params[i] (pass_autodiff). Sets g->optimizer.
  */
@@ -29,8 +32,9 @@ static Value *new_state(Graph *g, Value *p, const char *slot)
 }
 
 /* output 0 is the new parameter (input 0), output k > 0 the new state held in input k + 1 */
-static Node *finish_updates(Graph *g, Node *n)
+static Node *finish_updates(Graph *g, const TrainOpts *o, Node *n)
 {
+	ir_set_lr_schedule(g, n, &o->schedule);
 	if (ir_finish(g, n) < 0)
 		return NULL;
 	for (int k = 0; k < n->nout; k++)
@@ -43,7 +47,7 @@ static Node *update_sgd(Graph *g, const TrainOpts *o, Value *p, Value *gr)
 	Node *n = ir_begin(g, OP_SGD_UPDATE, NULL, 2, (Value *[]){p, gr});
 	ir_set_f(g, n, "lr", o->lr);
 	ir_set_f(g, n, "weight_decay", o->weight_decay);
-	return finish_updates(g, n);
+	return finish_updates(g, o, n);
 }
 
 static Node *update_momentum(Graph *g, const TrainOpts *o, Value *p, Value *gr)
@@ -55,7 +59,7 @@ static Node *update_momentum(Graph *g, const TrainOpts *o, Value *p, Value *gr)
 	ir_set_f(g, n, "dampening", o->dampening);
 	ir_set_f(g, n, "weight_decay", o->weight_decay);
 	ir_set_i(g, n, "nesterov", o->nesterov);
-	return finish_updates(g, n);
+	return finish_updates(g, o, n);
 }
 
 static Node *update_adam(Graph *g, const TrainOpts *o, Value *p, Value *gr, int decoupled)
@@ -68,7 +72,7 @@ static Node *update_adam(Graph *g, const TrainOpts *o, Value *p, Value *gr, int 
 	ir_set_f(g, n, "eps", o->eps);
 	ir_set_f(g, n, "weight_decay", o->weight_decay);
 	ir_set_i(g, n, "decoupled", decoupled);
-	return finish_updates(g, n);
+	return finish_updates(g, o, n);
 }
 
 static Node *update_one(Graph *g, const TrainOpts *o, const char *opt, Value *p, Value *gr)
@@ -90,6 +94,8 @@ int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads)
 	if (!ok)
 		return ir_error(g, "optimizer: unknown optimizer '%s' (expected sgd, momentum, adam or "
 				   "adamw)", opt);
+	if (ir_lr_invalid(&o->schedule))
+		return ir_error(g, "optimizer: learning-rate schedule: %s", ir_lr_invalid(&o->schedule));
 	for (int i = 0; i < g->nparams; i++) {
 		DLCC_ASSERT(grads[i] && ir_shape_eq(&grads[i]->shape, &g->params[i]->shape));
 		if (g->params[i]->buffer) /* running statistics: updated by the graph, not trained */

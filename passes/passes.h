@@ -12,6 +12,7 @@ typedef struct {
 	const char *optimizer; /* "sgd", "momentum", "adam", "adamw" */
 	double lr, momentum, dampening, weight_decay, beta1, beta2, eps;
 	int nesterov;
+	LrSchedule schedule; /* of lr, per optimizer step (ir/ir.h) */
 	int no_fuse; /* pipeline: leave out kernel fusion (--emit dl prints the model, not its kernels) */
 	DType half;  /* mixed precision: DT_F16 or DT_BF16 products; DT_F32 (0) for none */
 	double loss_scale;     /* > 0: dynamic loss scaling from this initial scale (fp16) */
@@ -19,7 +20,8 @@ typedef struct {
 } TrainOpts;
 
 /* torch.optim defaults: lr 1e-3 for adam/adamw, 0.01 for sgd/momentum; momentum 0.9 for
- * "momentum" (0 for sgd); betas (0.9, 0.999); eps 1e-8; weight_decay 0 (1e-2 for adamw). */
+ * "momentum" (0 for sgd); betas (0.9, 0.999); eps 1e-8; weight_decay 0 (1e-2 for adamw);
+ * a constant learning rate. */
 void train_opts_default(TrainOpts *o, const char *optimizer);
 
 /* Constant folding: nodes whose inputs are all V_CONST become V_CONST values (uses the interpreter). */
@@ -40,7 +42,8 @@ int pass_bn_train(Graph *g);
 int pass_loss(Graph *g, const TrainOpts *o);
 /* Autodiff: appends the backward program of g->loss; grads[i] = dloss/dparams[i]. */
 int pass_autodiff(Graph *g, Value **grads);
-/* Optimizer: adds the state tensors and update nodes for every parameter, given its gradient. */
+/* Optimizer: adds the state tensors and update nodes for every parameter, given its gradient;
+ * the learning-rate schedule becomes attributes of the update nodes. */
 int pass_optimizer(Graph *g, const TrainOpts *o, Value **grads);
 /* Inference behaviour of the forward graph's clone: Dropout becomes the identity (ratio 0). */
 int pass_inference(Graph *g);

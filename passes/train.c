@@ -28,6 +28,7 @@ void train_opts_default(TrainOpts *o, const char *optimizer)
 	o->beta2 = 0.999;
 	o->eps = 1e-8;
 	o->weight_decay = strcmp(opt, "adamw") == 0 ? 1e-2 : 0.0;
+	ir_lr_default(&o->schedule);
 }
 
 int pass_build_training(Graph *g, const TrainOpts *o)

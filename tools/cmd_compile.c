@@ -29,6 +29,34 @@ static const char *one_of(const char *opt, const char *v, const char *const *all
 	die(EXIT_USAGE, "%s: '%s' is not supported", opt, v);
 }
 
+/* --schedule constant|step|cosine, --warmup W, --step-size S, --gamma G, --schedule-steps T,
+ * --min-lr X: each sets one field of o->sched and its SCHED_* bit */
+static int sched_parse(CompileOpts *o, int argc, char **argv, int *i)
+{
+	const long most = 1L << 40;
+	LrSchedule *s = &o->sched;
+	const char *v;
+	int bit = 0;
+	if ((v = arg_value(argc, argv, i, "--schedule"))) {
+		if (ir_lr_kind(v) < 0)
+			die(EXIT_USAGE, "--schedule: '%s' is not a schedule (constant, step or cosine)", v);
+		s->kind = (LrKind)ir_lr_kind(v), bit = SCHED_KIND;
+	} else if ((v = arg_value(argc, argv, i, "--warmup"))) s->warmup = arg_long("--warmup", v, 0, most), bit = SCHED_WARMUP;
+	else if ((v = arg_value(argc, argv, i, "--step-size"))) s->step_size = arg_long("--step-size", v, 1, most), bit = SCHED_STEP_SIZE;
+	else if ((v = arg_value(argc, argv, i, "--schedule-steps"))) s->steps = arg_long("--schedule-steps", v, 1, most), bit = SCHED_STEPS;
+	else if ((v = arg_value(argc, argv, i, "--gamma"))) {
+		s->gamma = arg_double("--gamma", v), bit = SCHED_GAMMA;
+		if (!(s->gamma > 0 && s->gamma <= 1))
+			die(EXIT_USAGE, "--gamma: '%s' is not in (0, 1]", v);
+	} else if ((v = arg_value(argc, argv, i, "--min-lr"))) {
+		s->min_lr = arg_double("--min-lr", v), bit = SCHED_MIN_LR;
+		if (!(s->min_lr >= 0 && s->min_lr < 1e6))
+			die(EXIT_USAGE, "--min-lr: '%s' is not in [0, 1e6)", v);
+	}
+	o->sched_set |= bit;
+	return bit != 0;
+}
+
 int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 {
 	static const char *const losses[] = {"cross_entropy", "mse", "none", NULL};
@@ -47,6 +75,7 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 	else if ((v = arg_value(argc, argv, i, "--beta1"))) o->train.beta1 = arg_double("--beta1", v);
 	else if ((v = arg_value(argc, argv, i, "--beta2"))) o->train.beta2 = arg_double("--beta2", v);
 	else if ((v = arg_value(argc, argv, i, "--eps"))) o->train.eps = arg_double("--eps", v);
+	else if (sched_parse(o, argc, argv, i)) return 1;
 	else if ((v = arg_value(argc, argv, i, "--precision"))) o->precision = one_of("--precision", v, precs);
 	else if ((v = arg_value(argc, argv, i, "--loss-scale"))) o->loss_scale = arg_double("--loss-scale", v);
 	else if ((v = arg_value(argc, argv, i, "--loss-scale-window")))
@@ -66,8 +95,9 @@ static int is_dl(const char *path)
 	return dot && !strcmp(dot, ".dl");
 }
 
-/* The `train { }` section of a .dl model, for every setting the command line left unset. */
-static void apply_dl_train(CompileOpts *o)
+/* The `train { }` section of a .dl model, for every setting the command line left unset; its
+ * schedule goes to *sched. */
+static void apply_dl_train(CompileOpts *o, LrSchedule *sched)
 {
 	DslTrain t;
 	char err[1024];
@@ -86,15 +116,47 @@ static void apply_dl_train(CompileOpts *o)
 	if (t.batch_set && !o->batch) o->batch = (int)t.batch;
 	if (t.precision_set && !o->precision)
 		o->precision = t.precision;
-	if (t.schedule_set && (t.schedule != DSL_SCHED_CONSTANT || t.warmup))
-		note("%s: the learning-rate schedule is not applied yet (the runtime keeps lr constant)", o->model);
+	if (t.schedule_set)
+		*sched = t.schedule;
+}
+
+/* The schedule flags over the file's schedule s: --schedule with another kind starts that
+ * kind afresh (keeping the warm-up); each parameter flag must belong to the resulting kind. */
+static void apply_schedule_flags(const CompileOpts *o, LrSchedule *s)
+{
+	static const struct { int bit; const char *flag; LrKind kind; } own[] = {
+		{SCHED_STEP_SIZE, "--step-size", LR_STEP}, {SCHED_GAMMA, "--gamma", LR_STEP},
+		{SCHED_STEPS, "--schedule-steps", LR_COSINE}, {SCHED_MIN_LR, "--min-lr", LR_COSINE}};
+	const LrSchedule *c = &o->sched;
+	if ((o->sched_set & SCHED_KIND) && c->kind != s->kind) {
+		int64_t w = s->warmup;
+		ir_lr_default(s);
+		s->kind = c->kind, s->warmup = w;
+	}
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+		if ((o->sched_set & own[i].bit) && s->kind != own[i].kind)
+			die(EXIT_USAGE, "%s applies to --schedule %s, not %s", own[i].flag,
+			    ir_lr_kind_name(own[i].kind), ir_lr_kind_name(s->kind));
+	if (o->sched_set & SCHED_WARMUP) s->warmup = c->warmup;
+	if (o->sched_set & SCHED_STEP_SIZE) s->step_size = c->step_size;
+	if (o->sched_set & SCHED_GAMMA) s->gamma = c->gamma;
+	if (o->sched_set & SCHED_STEPS) s->steps = c->steps;
+	if (o->sched_set & SCHED_MIN_LR) s->min_lr = c->min_lr;
+	if (s->kind == LR_STEP && !s->step_size)
+		die(EXIT_USAGE, "--schedule step needs --step-size S (and --gamma G, default 0.1)");
+	if (s->kind == LR_COSINE && !s->steps)
+		die(EXIT_USAGE, "--schedule cosine needs --schedule-steps T (and --min-lr X, default 0)");
+	DLCC_ASSERT(!ir_lr_invalid(s));
 }
 
 void compile_opts_finish(CompileOpts *o)
 {
 	TrainOpts d;
+	LrSchedule sched;
+	ir_lr_default(&sched);
 	if (is_dl(o->model))
-		apply_dl_train(o);
+		apply_dl_train(o, &sched);
+	apply_schedule_flags(o, &sched);
 	if (!o->precision)
 		o->precision = "fp32";
 	if (!o->batch)
@@ -107,6 +169,7 @@ void compile_opts_finish(CompileOpts *o)
 	if (o->train.beta1) d.beta1 = o->train.beta1;
 	if (o->train.beta2) d.beta2 = o->train.beta2;
 	if (o->train.eps) d.eps = o->train.eps;
+	d.schedule = sched;
 	if (!strcmp(d.optimizer, "momentum") && d.momentum == 0)
 		die(EXIT_USAGE, "--optimizer momentum needs --momentum > 0");
 	d.half = !strcmp(o->precision, "fp16") ? DT_F16 : !strcmp(o->precision, "bf16") ? DT_BF16 : DT_F32;
@@ -161,6 +224,10 @@ void compile_front(CompileOpts *o, Graph **infer, Graph **train)
 	int training = !strcmp(o->mode, "train");
 	if (training)
 		choose_loss(o, g);
+	if (training && !o->quiet && ir_lr_varies(&o->train.schedule)) {
+		char b[200];
+		note("learning rate: %s", ir_lr_str(&o->train.schedule, o->train.lr, b, sizeof b));
+	}
 	if (pass_pipeline(g, &o->train, training, infer, train, o->dump, stderr) < 0)
 		die(EXIT_USAGE, "%s: %s", o->model, g->err);
 	ir_graph_free(g);

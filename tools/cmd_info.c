@@ -3,8 +3,9 @@
  *
  * info: parameters, FLOPs per training step (matrix products counted exactly from the training
  * program: 2·M·N·K each, forward and backward; elementwise work as one op per output element),
- * the memory plan (parameters + optimizer state, workspace, the lower bound, a naive layout),
- * launches per step, and a roofline estimate of the step time on a few GPUs:
+ * the optimizer and its learning-rate schedule, the memory plan (parameters + optimizer state,
+ * workspace, the lower bound, a naive layout), launches per step, and a roofline estimate of
+ * the step time on a few GPUs:
  * max(FLOPs / peak, bytes / bandwidth) + launches × launch overhead. `--counts` prints only one
  * Markdown table row of the plan's counts (bench/counts.sh builds the table from such rows).
  *
@@ -175,6 +176,11 @@ int cmd_info(int argc, char **argv)
 	human(bytes, "B", b, sizeof b);
 	printf("%s step at batch %d: %s, %s moved (unfused), %d kernel launches, %d matrix products\n",
 	       train ? "training" : "inference", o.batch, a, b, st.kernels, st.gemms);
+	if (train) {
+		char lr[200];
+		printf("optimizer: %s, learning rate %s\n", o.train.optimizer,
+		       ir_lr_str(&o.train.schedule, o.train.lr, lr, sizeof lr));
+	}
 	bytes_str(st.param_bytes, a, sizeof a);
 	printf("memory: parameters + optimizer state %s (a block of their own)\n", a);
 	plan_lines(stdout, "memory: ", &st, o.batch);

@@ -17,7 +17,11 @@ typedef struct {
 	int lr_set, momentum_set, wd_set;
 	double loss_scale;     /* --loss-scale (fp16): initial dynamic loss scale; 0 = default */
 	int loss_scale_window; /* --loss-scale-window: good steps before the scale doubles; 0 = default */
+	LrSchedule sched; int sched_set; /* --schedule, --warmup, ...: SCHED_* bits of what was given */
 } CompileOpts;
+
+enum { SCHED_KIND = 1, SCHED_WARMUP = 2, SCHED_STEP_SIZE = 4, SCHED_GAMMA = 8, SCHED_STEPS = 16,
+       SCHED_MIN_LR = 32 };
 
 void compile_opts_init(CompileOpts *o);
 /* consume argv[*i] (and its value) if it is a compile option; 1 if consumed */

@@ -251,6 +251,8 @@ static Value *state(Graph *g, Value *p, const char *slot)
 	return s;
 }
 
+static const LrSchedule *update_sched; /* add_update's learning-rate schedule; NULL: constant */
+
 static void add_update(Graph *g, const char *opt, Value *p, Value *grad)
 {
 	Node *n;
@@ -275,6 +277,8 @@ static void add_update(Graph *g, const char *opt, Value *p, Value *grad)
 		ir_set_f(g, n, "weight_decay", 0.05);
 		ir_set_i(g, n, "decoupled", !strcmp(opt, "adamw"));
 	}
+	if (update_sched)
+		ir_set_lr_schedule(g, n, update_sched);
 	th_gfin(g, n);
 	for (int i = 0; i < n->nout; i++)
 		ir_add_update(g, i == 0 ? p : n->in[i + 1], n->out[i]);
@@ -342,6 +346,27 @@ Test(codegen, train_sgd) { check_training("sgd", 3); }
 Test(codegen, train_momentum) { check_training("momentum", 3); }
 Test(codegen, train_adam) { check_training("adam", 3); }
 Test(codegen, train_adamw) { check_training("adamw", 3); }
+
+/* the update kernels' lr_t against ir_lr_at: warm-up, decay and the hold at min_lr (or steps
+ * of gamma) within 7 steps; fused says whether the multi-tensor kernel runs them */
+static void check_schedule(const char *opt, LrKind kind, int fused)
+{
+	LrSchedule s;
+	ir_lr_default(&s);
+	s.kind = kind, s.warmup = 2, s.step_size = 2, s.gamma = 0.5, s.steps = 3, s.min_lr = 0.002;
+	update_sched = &s;
+	fuse_programs = fused;
+	check_training(opt, 7);
+	fuse_programs = 0;
+	update_sched = NULL;
+}
+
+Test(codegen, train_sgd_step_schedule) { check_schedule("sgd", LR_STEP, 0); }
+Test(codegen, train_momentum_cosine_schedule) { check_schedule("momentum", LR_COSINE, 0); }
+Test(codegen, train_adamw_cosine_schedule) { check_schedule("adamw", LR_COSINE, 0); }
+Test(codegen, train_adam_warmup_schedule) { check_schedule("adam", LR_CONSTANT, 0); }
+Test(fusion, train_adamw_cosine_schedule) { check_schedule("adamw", LR_COSINE, 1); }
+Test(fusion, train_momentum_step_schedule) { check_schedule("momentum", LR_STEP, 1); }
 
 /* ---- the memory plan and its checks ---- */
 

@@ -133,7 +133,8 @@ Test(dsl, train_section)
 	cr_assert(t.lr_set && t.lr == 3e-4);
 	cr_assert(t.betas_set == 3 && t.beta2 == 0.95);
 	cr_assert(!t.eps_set && !t.momentum_set && !t.weight_decay_set);
-	cr_assert(t.schedule_set && t.schedule == DSL_SCHED_STEP && t.step_size == 100 && t.gamma == 0.5 && t.warmup == 20);
+	const LrSchedule *s = &t.schedule;
+	cr_assert(t.schedule_set && s->kind == LR_STEP && s->step_size == 100 && s->gamma == 0.5 && s->warmup == 20);
 	cr_assert(t.precision_set && !strcmp(t.precision, "bf16"));
 	cr_assert(t.batch_set && t.batch == 16);
 	ir_graph_free(g);
