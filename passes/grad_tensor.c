@@ -18,7 +18,9 @@
  *   GatherElements   dx = ScatterElements(zeros of x's shape, idx, dy, add): the scatter-add
  *               into zeros, deterministic (codegen/cg_index.c)
  *   ScatterElements  du = GatherElements(dy, idx); dx = dy with the scattered positions cleared
- *               (ScatterElements(dy, idx, zeros, none)) for reduction none, dy itself for add
+ *               (ScatterElements(dy, idx, zeros, none)) for reduction none, dy itself for add.
+ *               Duplicate targets under "none" (ONNX leaves the result undefined; dlcc keeps the
+ *               last write) give every duplicate the gradient, as torch.scatter's backward does
  *   CumSum      dx = CumSum(dy) with the same exclusive and the opposite direction
  * Indices and conditions are integer/bool and never need a gradient.
  */
