@@ -12,8 +12,8 @@
  * inference and training programs share their forward kernels.
  *
  * The prelude defines the real type R (float or double), the math helpers the op table's bodies
- * use (r_exp, r_log, r_sqrt, r_tanh, r_max) and the block-wide tree reductions of the
- * block-per-output variants (blockDim.x == CG_BLOCK, a power of two).
+ * use (r_exp, r_log, r_sqrt, r_tanh, r_max, r_cos, r_sin, r_floor, r_ceil, r_rint) and the
+ * block-wide tree reductions of the block-per-output variants (blockDim.x == CG_BLOCK, a power of two).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +309,11 @@ void cg_prelude(CgBuf *b, DType prec)
 	cg_printf(b, "__device__ __forceinline__ R r_sqrt(R x) { return sqrt%s(x); }\n", f);
 	cg_printf(b, "__device__ __forceinline__ R r_tanh(R x) { return tanh%s(x); }\n", f);
 	cg_puts(b, "__device__ __forceinline__ R r_max(R a, R b) { return a > b ? a : b; }\n");
+	cg_printf(b, "__device__ __forceinline__ R r_cos(R x) { return cos%s(x); }\n", f);
+	cg_printf(b, "__device__ __forceinline__ R r_sin(R x) { return sin%s(x); }\n", f);
+	cg_printf(b, "__device__ __forceinline__ R r_floor(R x) { return floor%s(x); }\n", f);
+	cg_printf(b, "__device__ __forceinline__ R r_ceil(R x) { return ceil%s(x); }\n", f);
+	cg_printf(b, "__device__ __forceinline__ R r_rint(R x) { return rint%s(x); }\n", f);
 	cg_printf(b, "__device__ __forceinline__ R r_pow(R a, R b) { return pow%s(a, b); }\n", f);
 	cg_norm_prelude(b, f);
 	cg_puts(b, prelude_reduce);

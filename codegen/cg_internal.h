@@ -219,6 +219,8 @@ int cg_emit_map(CgEmit *e, const Node *n, const char *body);
 /* the data-path plumbing ops (cg_tensor.c): Gather, GatherGrad, Slice, SliceGrad, Concat,
  * Trilu, Where, Cast */
 int cg_emit_tensor(CgEmit *e, const Node *n);
+/* GatherElements, ScatterElements, CumSum (cg_index.c) */
+int cg_emit_index(CgEmit *e, const Node *n);
 /* reductions, dropout, losses (cg_reduce2.c): ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
 int cg_emit_reduce2(CgEmit *e, const Node *n);
 /* shared by the reduction emitters (cg_reduce.c): the bit mask of a node's reduced axes (all when

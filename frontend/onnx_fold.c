@@ -9,8 +9,8 @@
  * and Reshape (onnx_ops.c) turns a flagged entry k into the IR dim -k. A result that mixes N
  * with a constant in a way the IR cannot express (N + 3) is an error naming the node.
  *
- * A node is evaluated here when all its present inputs are host constants (Shape needs only
- * its input's shape); otherwise onnx_ops.c imports it as IR ops or reports it unsupported.
+ * A node is evaluated here when all its present inputs are host constants (Shape and Size need
+ * only their input's shape); otherwise onnx_ops.c imports it as IR ops or reports it unsupported.
  * Results are host constants and become V_CONST values only if run-time data uses them.
  */
 #include <math.h>
@@ -19,7 +19,7 @@
 
 #include "frontend/onnx_imp.h"
 
-const char *const onnx_fold_ops[] = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze",
+const char *const onnx_fold_ops[] = {"Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze",
 				     "Concat", "Cast", "Slice", "ConstantOfShape", "Range", NULL};
 
 int onnx_is_fold_op(const char *op_type)
@@ -121,6 +121,27 @@ static int fold_shape(NodeCx *x)
 		sym[i] = d < 0;
 	}
 	return set_result(x, DT_I64, ir_shape(1, &n), iv, sym);
+}
+
+/* ---- Size: the element count, k·N when the batch appears once ---- */
+
+static int fold_size(NodeCx *x)
+{
+	OTensor *in = x->in[0];
+	if (!in)
+		return onnx_fail(x->c, "%s: input 0 is missing", x->who);
+	const Shape *s = in->v ? &in->v->shape : &in->shape;
+	int64_t n = 1, *iv = new_iv(x, 1);
+	unsigned char *sym = new_sym(x, 1);
+	for (int i = 0; i < s->rank; i++) {
+		if (s->d[i] < 0 && sym[0])
+			return onnx_fail(x->c, "%s: the batch appears twice in the shape (N*N is not a size dlcc "
+					 "can represent)", x->who);
+		sym[0] |= s->d[i] < 0;
+		n *= s->d[i] < 0 ? -s->d[i] : s->d[i];
+	}
+	iv[0] = n;
+	return set_result(x, DT_I64, ir_shape0(), iv, sym);
 }
 
 /* ---- Gather (any axis, constant indices) ---- */
@@ -536,6 +557,8 @@ int onnx_fold_node(NodeCx *x, int *rc)
 		return *rc = fold_constant(x), 1;
 	if (strcmp(op, "Shape") == 0)
 		return *rc = fold_shape(x), 1;
+	if (strcmp(op, "Size") == 0)
+		return *rc = fold_size(x), 1;
 	if (!all_host(x) || !x->in[0])
 		return 0;
 	if (strcmp(op, "Identity") == 0)

@@ -85,10 +85,14 @@ OTensor *onnx_bind(NodeCx *x, int i, Value *v);
 /* output shapes of Unsqueeze / Squeeze (axes from the attribute or input 1, per opset) */
 int onnx_unsqueeze_shape(NodeCx *x, const Shape *in, Shape *out);
 int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);
+/* the ONNX axes list ax[cnt] as sorted, de-duplicated, non-negative axes (all when cnt <= 0) */
+int onnx_reduce_axes(NodeCx *x, const int64_t *ax, int cnt, int rank, int64_t *out, int *nout);
 
 /* ---- onnx_opset.c: models older than opset 11 ---- */
 /* -1 (error set) when n's operator meant something else at the model's opset */
 int onnx_opset_check(OnnxCtx *c, const Onnx__NodeProto *n);
+/* the importer of a legacy form (opset 6 broadcasting along an axis, per-channel PRelu), or NULL */
+int (*onnx_legacy_importer(OnnxCtx *c, const Onnx__NodeProto *n))(NodeCx *x);
 /* ---- onnx_ops_tensor.c: Gather, Slice, Split, Concat, Expand, Cast, Trilu, Pow, Max, Min ---- */
 int (*onnx_tensor_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
 const char *onnx_tensor_op_name(int i);                       /* i-th name, NULL after the last */
@@ -96,6 +100,13 @@ const char *onnx_tensor_op_name(int i);                       /* i-th name, NULL
 int (*onnx_reduce_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
 const char *onnx_reduce_op_name(int i);                       /* i-th name, NULL after the last */
 int onnx_import_einsum(NodeCx *x);
+/* ---- onnx_ops_index.c: GatherElements, ScatterElements, Scatter, CumSum, Tile ---- */
+int (*onnx_index_importer(const char *op_type))(NodeCx *x); /* NULL if not one of them */
+const char *onnx_index_op_name(int i);                       /* i-th name, NULL after the last */
+/* ---- onnx_ops_compose.c: ops imported as exact compositions of IR ops (Sum, Mean, ArgMin,
+ * ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp) ---- */
+int (*onnx_compose_importer(const char *op_type))(NodeCx *x);
+const char *onnx_compose_op_name(int i);
 /* ---- onnx_norm.c: normalization and activation importers ---- */
 int onnx_imp_batchnorm(NodeCx *x);
 int onnx_imp_layernorm(NodeCx *x);

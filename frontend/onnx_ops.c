@@ -282,8 +282,7 @@ static int imp_identity(NodeCx *x)
 	return v ? emit(x, ir_begin(x->c->g, OP_IDENTITY, node_name(x, NULL), 1, &v)) : -1;
 }
 
-/* sorted, de-duplicated, non-negative axes; all axes when cnt < 0 or 0 */
-static int reduce_axes(NodeCx *x, const int64_t *ax, int cnt, int rank, int64_t *out, int *nout)
+int onnx_reduce_axes(NodeCx *x, const int64_t *ax, int cnt, int rank, int64_t *out, int *nout)
 {
 	int mask = 0;
 	for (int i = 0; i < cnt; i++) {
@@ -313,7 +312,7 @@ static int imp_reduce(NodeCx *x)
 		return bad_value(x, "keepdims", keep, "must be 0 or 1");
 	if (cnt <= 0 && noop)
 		return emit(x, ir_begin(x->c->g, OP_IDENTITY, node_name(x, NULL), 1, &v));
-	if (reduce_axes(x, ax, cnt, v->shape.rank, axes, &nax) < 0)
+	if (onnx_reduce_axes(x, ax, cnt, v->shape.rank, axes, &nax) < 0)
 		return -1;
 	Node *nd = ir_begin(x->c->g, op, node_name(x, NULL), 1, &v);
 	ir_set_ints(x->c->g, nd, "axes", nax, axes);
@@ -406,6 +405,10 @@ static ImportFn find_importer(const char *op_type)
 		return onnx_tensor_importer(op_type);
 	if (onnx_reduce_importer(op_type))
 		return onnx_reduce_importer(op_type);
+	if (onnx_index_importer(op_type))
+		return onnx_index_importer(op_type);
+	if (onnx_compose_importer(op_type))
+		return onnx_compose_importer(op_type);
 	int op = ir_op_lookup(op_type);
 	return op >= 0 && ir_ops[op].onnx ? imp_generic : NULL;
 }
@@ -432,6 +435,10 @@ const char *onnx_supported_ops(void)
 		append_name(buf, sizeof buf, onnx_tensor_op_name(i));
 	for (int i = 0; onnx_reduce_op_name(i); i++)
 		append_name(buf, sizeof buf, onnx_reduce_op_name(i));
+	for (int i = 0; onnx_index_op_name(i); i++)
+		append_name(buf, sizeof buf, onnx_index_op_name(i));
+	for (int i = 0; onnx_compose_op_name(i); i++)
+		append_name(buf, sizeof buf, onnx_compose_op_name(i));
 	for (int i = 0; onnx_fold_ops[i]; i++)
 		append_name(buf, sizeof buf, onnx_fold_ops[i]);
 	buf[strlen(buf) - 1] = 0; /* the last comma */
@@ -483,6 +490,8 @@ int onnx_import_node(OnnxCtx *c, const Onnx__NodeProto *n, int index)
 	int rc;
 	if (onnx_fold_node(&x, &rc))
 		return rc;
-	ImportFn fn = find_importer(n->op_type);
+	ImportFn fn = onnx_legacy_importer(c, n);
+	if (!fn)
+		fn = find_importer(n->op_type);
 	return fn ? fn(&x) : unsupported(&x, NULL);
 }

@@ -330,7 +330,9 @@ static int unary_int(const Node *n, int64_t a, int64_t *y)
 	switch (n->op) {
 	case OP_RELU: *y = a > 0 ? a : 0; return 0;
 	case OP_NEG: *y = -a; return 0;
-	case OP_IDENTITY: case OP_EXPAND: *y = a; return 0;
+	case OP_IDENTITY: case OP_EXPAND: case OP_CEIL: case OP_FLOOR: case OP_ROUND: *y = a; return 0;
+	case OP_ABS: *y = a < 0 ? -a : a; return 0;
+	case OP_SIGN: *y = (a > 0) - (a < 0); return 0;
 	default: return -1;
 	}
 }
@@ -349,6 +351,13 @@ static double unary_f(const Interp *it, const Node *n, double a)
 	case OP_NEG: return -a;
 	case OP_IDENTITY: case OP_EXPAND: return a;
 	case OP_LOSS_SCALE: return rd(it, ldexp(ir_act_attr(n, "alpha"), (int)a));
+	case OP_COS: return rd(it, cos(a));
+	case OP_SIN: return rd(it, sin(a));
+	case OP_ABS: return fabs(a);
+	case OP_SIGN: return a > 0 ? 1 : a < 0 ? -1 : a;
+	case OP_CEIL: return ceil(a);
+	case OP_FLOOR: return floor(a);
+	case OP_ROUND: return nearbyint(a); /* halves to even in the default rounding mode */
 	default: return act_f(it, n, a);
 	}
 	return 0;
@@ -929,8 +938,11 @@ static int run_op(Interp *it, const Node *n)
 	case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
 	case OP_TRILU: case OP_WHERE: case OP_CAST: case OP_EQUAL: case OP_LESS: case OP_GREATER:
 	case OP_LESS_OR_EQUAL: case OP_GREATER_OR_EQUAL: case OP_NOT: case OP_AND: case OP_OR:
-	case OP_POW: case OP_RECIPROCAL: case OP_MAX: case OP_MIN:
+	case OP_POW: case OP_RECIPROCAL: case OP_MAX: case OP_MIN: case OP_XOR:
 		return interp_tensor_op(it, n);
+	case OP_COS: case OP_SIN: case OP_ABS: case OP_SIGN: case OP_CEIL: case OP_FLOOR: case OP_ROUND:
+		return op_elementwise(it, n);
+	case OP_GATHER_ELEMENTS: case OP_SCATTER_ELEMENTS: case OP_CUM_SUM: return interp_index_op(it, n);
 	case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD: case OP_ARG_MAX: case OP_DROPOUT:
 	case OP_NLL_LOSS: case OP_NLL_LOSS_GRAD:
 		return interp_reduce_op(it, n);

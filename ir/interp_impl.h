@@ -41,5 +41,7 @@ static inline Tensor *interp_tout(Interp *it, const Node *n, int i) { return &it
 int interp_tensor_op(Interp *it, const Node *n);
 /* run one reduction / dropout / loss op (ir/interp_reduce.c); 0 or -1 with it->err */
 int interp_reduce_op(Interp *it, const Node *n);
+/* run GatherElements, ScatterElements or CumSum (ir/interp_index.c); 0 or -1 with it->err */
+int interp_index_op(Interp *it, const Node *n);
 
 #endif

@@ -98,6 +98,7 @@ static int64_t int_binary(Op op, int64_t a, int64_t b)
 	switch (op) {
 	case OP_AND: return a && b;
 	case OP_OR: return a || b;
+	case OP_XOR: return !a != !b;
 	case OP_MAX: return a >= b ? a : b;
 	case OP_MIN: return a <= b ? a : b;
 	case OP_POW: {

@@ -196,6 +196,25 @@ int grad_sqrt(Graph *g, Node *n, Value *const *dout, const char *need, Value **d
 	return done(n, need, din);
 }
 
+int grad_cos(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
+{
+	din[0] = op1(g, OP_NEG, op2(g, OP_MUL, dout[0], op1(g, OP_SIN, n->in[0])));
+	return done(n, need, din);
+}
+
+int grad_sin(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
+{
+	din[0] = op2(g, OP_MUL, dout[0], op1(g, OP_COS, n->in[0]));
+	return done(n, need, din);
+}
+
+/* dy * sign(x): 0 at x = 0, as torch has it */
+int grad_abs(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
+{
+	din[0] = op2(g, OP_MUL, dout[0], op1(g, OP_SIGN, n->in[0]));
+	return done(n, need, din);
+}
+
 /* ---- broadcasting binary ---- */
 
 int grad_add(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)

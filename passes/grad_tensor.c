@@ -15,8 +15,17 @@
  *   Max / Min   the gradient goes to the larger (smaller) operand; on a tie each operand gets
  *               half, as torch.maximum/minimum do. A variadic ONNX Max is a chain of binary
  *               ones, so a three-way tie splits 1/4, 1/4, 1/2.
+ *   GatherElements   dx = ScatterElements(zeros of x's shape, idx, dy, add): the scatter-add
+ *               into zeros, deterministic (codegen/cg_index.c)
+ *   ScatterElements  du = GatherElements(dy, idx); dx = dy with the scattered positions cleared
+ *               (ScatterElements(dy, idx, zeros, none)) for reduction none, dy itself for add.
+ *               Duplicate targets under "none" (ONNX leaves the result undefined; dlcc keeps the
+ *               last write) give every duplicate the gradient, as torch.scatter's backward does
+ *   CumSum      dx = CumSum(dy) with the same exclusive and the opposite direction
  * Indices and conditions are integer/bool and never need a gradient.
  */
+#include <string.h>
+
 #include "passes/grad.h"
 
 static Value *fin(Graph *g, Node *n) { return ir_finish(g, n) < 0 ? NULL : n->out[0]; }
@@ -171,4 +180,62 @@ int grad_max(Graph *g, Node *n, Value *const *dout, const char *need, Value **di
 int grad_min(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
 {
 	return extreme(g, n, OP_LESS, dout, need, din);
+}
+
+/* ---- element indexing and scans ---- */
+
+/* zeros of shape s (Expand of a scalar 0) */
+static Value *zeros(Graph *g, DType dt, const Shape *s)
+{
+	Value *z = ir_const_scalar(g, dt, 0.0);
+	Node *m = ir_begin(g, OP_EXPAND, NULL, 1, &z);
+	ir_set_ints(g, m, "shape", s->rank, s->d);
+	return fin(g, m);
+}
+
+static Value *index_op(Graph *g, Op op, int nin, Value **in, int64_t axis, const char *reduction)
+{
+	for (int i = 0; i < nin; i++)
+		if (!in[i])
+			return NULL;
+	Node *m = ir_begin(g, op, NULL, nin, in);
+	ir_set_i(g, m, "axis", axis);
+	if (reduction)
+		ir_set_s(g, m, "reduction", reduction);
+	return fin(g, m);
+}
+
+int grad_gather_elements(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
+{
+	Value *dy = dout[0], *x = n->in[0];
+	if (need[0])
+		din[0] = index_op(g, OP_SCATTER_ELEMENTS, 3, (Value *[]){zeros(g, dy->dt, &x->shape), n->in[1], dy},
+				  ir_attr_i(n, "axis", 0), "add");
+	return done(n, need, din);
+}
+
+int grad_scatter_elements(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
+{
+	Value *dy = dout[0], *ix = n->in[1];
+	int64_t axis = ir_attr_i(n, "axis", 0);
+	const Attr *r = ir_attr(n, "reduction");
+	if (need[0] && r && !strcmp(r->s, "add"))
+		din[0] = dy;
+	else if (need[0])
+		din[0] = index_op(g, OP_SCATTER_ELEMENTS, 3, (Value *[]){dy, ix, zeros(g, dy->dt, &ix->shape)}, axis,
+				  "none");
+	if (need[2])
+		din[2] = index_op(g, OP_GATHER_ELEMENTS, 2, (Value *[]){dy, ix}, axis, NULL);
+	return done(n, need, din);
+}
+
+int grad_cum_sum(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
+{
+	Value *dy = dout[0];
+	Node *m = ir_begin(g, OP_CUM_SUM, NULL, 1, &dy);
+	ir_set_i(g, m, "axis", ir_attr_i(n, "axis", 0));
+	ir_set_i(g, m, "exclusive", ir_attr_i(n, "exclusive", 0));
+	ir_set_i(g, m, "reverse", !ir_attr_i(n, "reverse", 0));
+	din[0] = fin(g, m);
+	return done(n, need, din);
 }

@@ -655,6 +655,80 @@ Test(codegen, plumbing_grads)
 	th_check_infer(g, 4, 3, 5);
 	ir_graph_free(g);
 }
+/* ---- element indexing, scans and elementwise math (codegen/cg_index.c, the prelude) ---- */
+
+static Value *index_op(Graph *g, Op op, int nin, Value **in, int64_t axis, const char *red)
+{
+	Node *n = ir_begin(g, op, NULL, nin, in);
+	ir_set_i(g, n, "axis", axis);
+	if (red)
+		ir_set_s(g, n, "reduction", red);
+	return th_gfin(g, n);
+}
+
+static Value *cum_sum(Graph *g, Value *x, int64_t axis, int excl, int rev)
+{
+	Node *n = ir_begin(g, OP_CUM_SUM, NULL, 1, &x);
+	ir_set_i(g, n, "axis", axis);
+	ir_set_i(g, n, "exclusive", excl);
+	ir_set_i(g, n, "reverse", rev);
+	return th_gfin(g, n);
+}
+
+/* x [N,4,5], tok [N,3] int64 ids in [0,5): batched indices, smaller extents, both reductions */
+Test(codegen, index_ops)
+{
+	Graph *g = ir_graph_new("index");
+	Value *x = th_input(g, "x", SHAPE(-1, 4, 5));
+	Value *tok = ir_value(g, V_INPUT, "tok", DT_I64, SHAPE(-1, 3), NULL);
+	Value *ix3 = ir_value(g, V_CONST, "ix3", DT_I64, SHAPE(2, 3, 2), (int64_t[]){3, -1, 0, 2, 2, 0, 1, 1, -4, 3, 0, 2});
+	Value *x3 = th_param(g, "x3", SHAPE(4, 3, 2)), *u3 = th_param(g, "u3", SHAPE(2, 3, 2));
+	Value *tok3 = th_gop2(g, OP_ADD, ir_op1(g, OP_IDENTITY, tok), ir_const_scalar(g, DT_I64, 0));
+	Node *r = ir_begin(g, OP_RESHAPE, NULL, 1, &tok3);
+	ir_set_ints(g, r, "shape", 3, (int64_t[]){-1, 1, 3});
+	Value *tb = th_gfin(g, r); /* [N,1,3] */
+	Value *gb = th_out(g, index_op(g, OP_GATHER_ELEMENTS, 2, (Value *[]){x, tb}, 2, NULL)); /* [N,1,3] */
+	th_out(g, index_op(g, OP_GATHER_ELEMENTS, 2, (Value *[]){x3, ix3}, 0, NULL));
+	th_out(g, index_op(g, OP_SCATTER_ELEMENTS, 3, (Value *[]){x3, ix3, u3}, 0, "none"));
+	th_out(g, index_op(g, OP_SCATTER_ELEMENTS, 3, (Value *[]){x3, ix3, u3}, 0, "add"));
+	th_out(g, index_op(g, OP_SCATTER_ELEMENTS, 3, (Value *[]){x, tb, th_gop1(g, OP_EXP, gb)}, 2, "add"));
+	for (int k = 0; k < 4; k++)
+		th_out(g, cum_sum(g, x, k % 2 ? 2 : 0, k & 1, k >> 1));
+	static const Op math[] = {OP_COS, OP_SIN, OP_ABS, OP_SIGN, OP_CEIL, OP_FLOOR, OP_ROUND};
+	Value *x8 = th_gop2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 8));
+	for (size_t i = 0; i < sizeof math / sizeof *math; i++)
+		th_out(g, th_gop1(g, math[i], x8));
+	Value *b = th_gop2(g, OP_LESS, x, ir_const_scalar(g, DT_F32, 0.25));
+	th_out(g, cast(g, th_gop2(g, OP_XOR, b, th_gop2(g, OP_GREATER, x, ir_const_scalar(g, DT_F32, -0.25))), "f32"));
+	th_check_infer(g, 4, 3, 5);
+	ir_graph_free(g);
+}
+
+/* the gradient kernels of the index ops and the scan: d ReduceSum(f(w)) / dw */
+Test(codegen, index_grads)
+{
+	Graph *g = ir_graph_new("index_grads");
+	Value *x = th_input(g, "x", SHAPE(-1, 4, 5)), *w = th_param(g, "w", SHAPE(4, 5));
+	Value *u = th_param(g, "u", SHAPE(2, 5));
+	Value *ix = ir_value(g, V_CONST, "ix", DT_I64, SHAPE(2, 5), (int64_t[]){0, 3, 3, -1, 1, 2, 3, 0, 1, 1});
+	Value *xw = th_gop2(g, OP_MUL, x, w);                                           /* [N,4,5] */
+	Value *ge = index_op(g, OP_GATHER_ELEMENTS, 2, (Value *[]){w, ix}, 0, NULL);      /* [2,5] */
+	Value *sc = index_op(g, OP_SCATTER_ELEMENTS, 3, (Value *[]){w, ix, th_gop2(g, OP_MUL, u, ge)}, 0, "none");
+	Value *cs = cum_sum(g, th_gop2(g, OP_MUL, xw, sc), 1, 1, 1);
+	Value *y = th_gop1(g, OP_SIN, th_gop1(g, OP_ABS, cs));
+	Node *n = ir_begin(g, OP_REDUCE_SUM, NULL, 1, &y);
+	ir_set_ints(g, n, "axes", 0, NULL);
+	ir_set_i(g, n, "keepdims", 0);
+	g->loss = th_gfin(g, n);
+	Value *grads[2];
+	cr_assert_eq(grad_backward(g, 2, (Value *[]){w, u}, grads), 0, "%s", g->err);
+	g->loss = NULL;
+	th_out(g, grads[0]);
+	th_out(g, grads[1]);
+	th_check_infer(g, 4, 3, 5);
+	ir_graph_free(g);
+}
+
 /* ---- fusion: passes/fuse.c groups, one kernel each ---- */
 
 static int kernels_of(Graph *g, int max_batch)

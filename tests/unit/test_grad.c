@@ -46,6 +46,11 @@ Test(grad, unary)
 	check_unary(OP_LOG, SH(N, 4), 1, 0);
 	check_unary(OP_SQRT, SH(N, 4), 1, 0);
 	check_unary(OP_LEAKY_RELU, SH(N, 5), 0, 0.2);
+	static const Op math[] = {OP_COS, OP_SIN, OP_ABS};
+	for (size_t i = 0; i < sizeof math / sizeof *math; i++) {
+		check_unary(math[i], SH(N, 4), 0, 0);
+		check_unary(math[i], SH(2, 3), 0, 0);
+	}
 }
 
 static void check_binary(Op op, Shape a, Shape b)
@@ -372,6 +377,59 @@ Test(grad, gather)
 	th_check(c, with_attrs(c, OP_GATHER, 2, (Value *[]){x, i}, (const char *[]){"axis"}, 1, (int64_t[]){1}),
 	      "Gather batched");
 	th_case_free(c);
+}
+
+/* ---- element indexing and scans (passes/grad_tensor.c) ---- */
+
+static Value *index_node(ThCase *c, Op op, int nin, Value **in, int64_t axis, const char *red)
+{
+	Node *n = th_begin(c, op, nin, in);
+	ir_set_i(c->g, n, "axis", axis);
+	if (red)
+		ir_set_s(c->g, n, "reduction", red);
+	return th_fin(c, n);
+}
+
+Test(grad, gather_elements)
+{
+	/* repeated and negative indices, indices smaller than the data off the axis */
+	int64_t ix[6] = {3, -1, 0, 3, 3, 1};
+	for (int axis = 0; axis < 2; axis++) {
+		ThCase *c = case_new();
+		Value *x = th_var(c, SH(4, 4), 0), *i = i64_const(c, axis ? SH(2, 3) : SH(3, 2), ix);
+		th_check(c, index_node(c, OP_GATHER_ELEMENTS, 2, (Value *[]){x, i}, axis, NULL), "GatherElements");
+		th_case_free(c);
+	}
+}
+
+Test(grad, scatter_elements)
+{
+	/* "none": distinct targets per column (with duplicates the result is ONNX-undefined and
+	 * every duplicate gets the gradient, as torch.scatter's has it); "add": duplicates summed */
+	static const int64_t ix[2][6] = {{0, 1, -2, 3, 1, 2}, {1, 3, 1, 0, 2, 0}};
+	static const char *const red[] = {"none", "add"};
+	for (int r = 0; r < 2; r++)
+		for (int axis = 0; axis < 2; axis++) {
+			ThCase *c = case_new();
+			Value *x = th_var(c, SH(4, 4), 0), *i = i64_const(c, axis ? SH(2, 3) : SH(3, 2), ix[r]);
+			Value *u = th_var(c, axis ? SH(2, 3) : SH(3, 2), 0);
+			th_check(c, index_node(c, OP_SCATTER_ELEMENTS, 3, (Value *[]){x, i, u}, axis, red[r]),
+				 "ScatterElements");
+			th_case_free(c);
+		}
+}
+
+Test(grad, cum_sum)
+{
+	for (int k = 0; k < 4; k++) {
+		ThCase *c = case_new();
+		Node *n = th_begin(c, OP_CUM_SUM, 1, (Value *[]){th_var(c, k % 2 ? SH(N, 5) : SH(3, 4, 2), 0)});
+		ir_set_i(c->g, n, "axis", 1);
+		ir_set_i(c->g, n, "exclusive", k & 1);
+		ir_set_i(c->g, n, "reverse", k >> 1);
+		th_check(c, th_fin(c, n), "CumSum");
+		th_case_free(c);
+	}
 }
 
 static void check_slice(Shape s, int cnt, const int64_t *ax, const int64_t *st, const int64_t *en,

@@ -207,6 +207,33 @@ static void add_plumbing(Graph *g, Value *x)
 	ir_add_output(g, fin(g, n, 0));
 }
 
+/* elementwise math and the element-indexing block on x [N,8] */
+static void add_index_block(Graph *g, Value *x)
+{
+	static const Op un[] = {OP_COS, OP_SIN, OP_ABS, OP_SIGN, OP_CEIL, OP_FLOOR, OP_ROUND};
+	Value *y = x;
+	for (size_t i = 0; i < sizeof un / sizeof *un; i++)
+		y = ir_op1(g, un[i], y);
+	Value *b = ir_op2(g, OP_LESS, x, y);
+	ir_add_output(g, ir_op2(g, OP_XOR, b, ir_op1(g, OP_NOT, b)));
+	int64_t idx[6] = {7, 0, -1, 2, 2, 5};
+	Value *ix = ir_value(g, V_CONST, NULL, DT_I64, SH(1, 6), idx);
+	Value *tab = ir_value(g, V_INPUT, "tab", DT_F32, SH(3, 8), NULL);
+	Value *row = op1a(g, OP_CUM_SUM, tab, "axis", 0);
+	Node *n = node(g, OP_GATHER_ELEMENTS, NULL, 2, (Value *[]){tab, ix});
+	ir_set_i(g, n, "axis", 1);
+	Value *ge = fin(g, n, 0); /* [1,6] */
+	n = node(g, OP_SCATTER_ELEMENTS, NULL, 3, (Value *[]){row, ix, ge});
+	ir_set_i(g, n, "axis", 1);
+	ir_set_s(g, n, "reduction", "add");
+	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_CUM_SUM, NULL, 1, &y);
+	ir_set_i(g, n, "axis", 1);
+	ir_set_i(g, n, "exclusive", 1);
+	ir_set_i(g, n, "reverse", 1);
+	ir_add_output(g, fin(g, n, 0));
+}
+
 /* the reduction, dropout and loss block: ReduceMax/Min/Prod, ArgMax, Dropout, NllLoss(Grad) */
 static void add_reduce_block(Graph *g, Value *x, Value *lab)
 {
@@ -330,6 +357,7 @@ static Graph *build_everything(void)
 	Value *z = add_forward(g, x, w, b, m);
 	ir_add_output(g, z);
 	add_plumbing(g, x);
+	add_index_block(g, x);
 	add_reduce_block(g, x, lab);
 	ir_add_output(g, add_normact(g, z));
 	Value *loss = ir_op2(g, OP_SOFTMAX_CROSS_ENTROPY, z, lab);
@@ -438,7 +466,7 @@ Test(text, constants_bit_exact_and_ids_kept)
 		cr_assert_eq(memcmp(u->data, v->data, bytes), 0, "constant %s changed", v->name);
 		consts++;
 	}
-	cr_assert_eq(consts, DT_COUNT + 3); /* + the Gather indices of add_plumbing */
+	cr_assert_eq(consts, DT_COUNT + 4); /* + the indices of add_plumbing and add_index_block */
 	for (int i = 0; i < g->nnodes; i++)
 		for (int k = 0; k < g->nodes[i]->nout; k++) {
 			const Value *v = g->nodes[i]->out[k], *u = g2->nodes[i]->out[k];
