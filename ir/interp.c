@@ -308,7 +308,7 @@ static double act_grad_f(const Interp *it, const Node *n, double a, double b)
 	double al = ir_act_attr(n, "alpha"), be = ir_act_attr(n, "beta"), ga = ir_act_attr(n, "gamma");
 	double y, lo = rd(it, ir_act_attr(n, "lo")), hi = rd(it, ir_act_attr(n, "hi"));
 	switch (n->op) {
-	case OP_CLIP_GRAD: y = b >= lo && b <= hi ? a : 0; break;
+	case OP_CLIP_GRAD: y = b > lo && b < hi ? a : 0; break;
 	case OP_ERF_GRAD: y = a * 1.1283791670955126 * exp(-b * b); break;
 	case OP_GELU_GRAD:
 		y = a * (0.5 * (1 + erf(b * 0.70710678118654752)) + b * 0.39894228040143268 * exp(-0.5 * b * b));

@@ -79,6 +79,12 @@ Test(codegen, activation_grads_and_expand)
 	Node *n = ir_begin(g, OP_LEAKY_RELU_GRAD, "lrg", 2, (Value *[]){dy, x});
 	ir_set_f(g, n, "alpha", 0.1);
 	th_out(g, th_gfin(g, n));
+	/* ClipGrad on x exactly at its bounds (and inside, outside): zero at lo and hi */
+	Value *at = ir_value(g, V_CONST, "at", DT_F32, SHAPE(6), (float[]){-1.0f, 0.0f, 3.0f, 6.0f, 7.0f, 0.5f});
+	n = ir_begin(g, OP_CLIP_GRAD, "cg", 2, (Value *[]){dy, at});
+	ir_set_f(g, n, "lo", 0.0);
+	ir_set_f(g, n, "hi", 6.0);
+	th_out(g, th_gfin(g, n));
 	Value *b = th_param(g, "b", SHAPE(6));
 	n = ir_begin(g, OP_EXPAND, "expand", 1, &b);
 	ir_set_ints(g, n, "shape", 2, DIMS(-1, 6));

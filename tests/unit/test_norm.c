@@ -9,7 +9,8 @@
  * Each gradient case is a tiny f64 graph with loss = ReduceSum(y * R), R a random input; the
  * analytic gradient of every differentiated value is compared with a central difference (eps
  * 1e-6, relative tolerance 1e-6) at batch 3, from random values of magnitude in [0.2, 1].
- * Kinks (Clip, HardSigmoid, HardSwish at ±3) lie far from every evaluation point.
+ * Kinks (Clip, HardSigmoid, HardSwish at ±3) lie far from every evaluation point; ClipGrad exactly
+ * at its bounds (zero there, as torch's hardtanh) is checked on values.
  * Codegen of these ops is checked end to end by the fixture models (tests/e2e/models.sh).
  */
 #include <criterion/criterion.h>
@@ -206,6 +207,33 @@ Test(norm, batchnorm_values_and_running_update)
 		  fabs(nv[1] - (0.75 * 0.25 + 0.25 * 20.0 / 3)) < 1e-12, "running var %g %g", nv[0], nv[1]);
 	interp_free(it);
 	ir_graph_free(t);
+	ir_graph_free(g);
+}
+
+/* ClipGrad passes dy strictly inside (lo, hi) only, as torch's hardtanh (ReLU6) backward: a
+ * ReLU6 after a BatchNorm of a constant channel (a dead channel through a depthwise conv) gets
+ * exactly its bias, 0 or 6, and must pass no gradient to it */
+Test(norm, clip_grad_at_bounds)
+{
+	static const double x[6] = {-1, 0, 3, 6, 7, 1e-300}, dy[6] = {1, 2, 3, 4, 5, 6};
+	Graph *g = ir_graph_new("clip");
+	Value *d = ir_value(g, V_INPUT, "dy", DT_F64, SH(N, 6), NULL);
+	Value *xv = ir_value(g, V_INPUT, "x", DT_F64, SH(N, 6), NULL);
+	Node *n = ir_begin(g, OP_CLIP_GRAD, "cg", 2, (Value *[]){d, xv});
+	ir_set_f(g, n, "lo", 0.0);
+	ir_set_f(g, n, "hi", 6.0);
+	cr_assert(ir_finish(g, n) == 0, "%s", g->err);
+	ir_add_output(g, n->out[0]);
+	char err[256];
+	double y[6], want[6] = {0, 0, 3, 0, 0, 6};
+	Interp *it = interp_new(g, DT_F64, 1, err, sizeof err);
+	interp_set(it, d, dy, DT_F64);
+	interp_set(it, xv, x, DT_F64);
+	cr_assert(interp_run(it, 0) == 0, "%s", interp_error(it));
+	interp_get_f64(it, g->outputs[0], y);
+	for (int k = 0; k < 6; k++)
+		cr_expect(y[k] == want[k], "ClipGrad at x = %g: %g, want %g", x[k], y[k], want[k]);
+	interp_free(it);
 	ir_graph_free(g);
 }
 
