@@ -3,8 +3,9 @@
 # model whose fixture is present, `dlcc run` equals PyTorch's eval-mode output, and 3 training
 # steps (no shuffling, model.train()) of SGD with momentum (lr 0.01, momentum 0.9) and of Adam
 # (lr 1e-3) give torch.optim's per-step losses and final weights (with the BatchNorm running
-# statistics). A reference stored as F64 (the CNNs': their float32 trajectories are chaotic, see
-# make_arch.py) is matched by a --precision fp64 training step, tightly; an F32 one (gpt) by fp32.
+# statistics). A reference stored as F64 (the CNNs', whose float32 trajectories are chaotic, and
+# every Adam one; see make_arch.py) is matched by a --precision fp64 training step, tightly; an
+# F32 one (gpt's SGD) by fp32.
 # CI runs gpt and mnet_mini (committed, a few minutes, mostly compiling); resnet18 and
 # mobilenet_v2 are too big to commit and too slow for CI in CPU emulation: tools/arch_refs.sh
 # regenerates them and runs this test with ARCH_MODELS set. ARCH_OPTIMIZERS (default "sgd adam")
