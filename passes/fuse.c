@@ -14,7 +14,13 @@
  *                (the group's index space is the reduction's input), e.g. ReluGrad + bias grad;
  *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one read of the logits),
  *                and the sum of that gradient over all but the class axis (the bias gradient);
- *   optimizer    every update node of the step with the same op and attributes (multi-tensor).
+ *   optimizer    every update node of the step with the same op and attributes (multi-tensor);
+ *   epilogue     a matrix product (Gemm, or MatMul by a 2-D matrix) whose result only a group
+ *                of exactly [Add(bias)] or [Add(bias), Relu] reads, with a bias vector along
+ *                its last axis, joins that group as its first member: codegen makes the three
+ *                one cuBLASLt call with a BIAS / RELU_BIAS epilogue (codegen/cg_gemm.c).
+ * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
+ * x where that exists (relu(x) > 0 exactly when x > 0).
  * First, Gemm's bias C (beta = 1) becomes an Add after a bias-free Gemm, so that the bias add
  * joins the elementwise group of the activation that follows. A group runs at one member's
  * position: a joining node either moves the group down to itself (legal when nothing that runs
@@ -321,6 +327,78 @@ static void walk(Fuse *f)
 			group_updates(f, at);
 }
 
+/* ---- matrix-product epilogues ---- */
+
+/* ReluGrad(dy, x) → ReluGrad(dy, Relu(x)) when Relu(x) runs earlier: same values */
+static void relu_grads_read_outputs(Fuse *f)
+{
+	Graph *g = f->g;
+	for (int j = 0; j < g->nnodes; j++) {
+		Node *n = g->nodes[j];
+		if (n->op != OP_RELU_GRAD)
+			continue;
+		const Value *x = n->in[1];
+		for (int u = f->use0[x->id]; u < f->use0[x->id + 1]; u++) {
+			const Node *r = g->nodes[f->use[u]];
+			if (r->op == OP_RELU && f->use[u] < j && ir_shape_eq(&r->out[0]->shape, &x->shape)) {
+				n->in[1] = r->out[0];
+				break;
+			}
+		}
+	}
+}
+
+/* the only reader of v is the node at position j, and the graph does not read v itself */
+static int sole_reader(const Fuse *f, const Value *v, int j)
+{
+	return f->use0[v->id + 1] - f->use0[v->id] == 1 && f->use[f->use0[v->id]] == j && !graph_visible(f->g, v);
+}
+
+/* p is a product with a cuBLASLt epilogue form: Gemm without C and alpha 1, or MatMul of a
+ * rank >= 2 operand by a 2-D matrix; f32 result */
+static int epilogue_product(const Node *p)
+{
+	if (p->out[0]->dt != DT_F32)
+		return 0;
+	if (p->op == OP_GEMM)
+		return p->nin == 2 && ir_attr_f(p, "alpha", 1.0) == 1.0;
+	return p->op == OP_MATMUL && p->in[0]->shape.rank >= 2 && p->in[1]->shape.rank == 2;
+}
+
+/* group G is [Add(P, bias)] or [Add(P, bias), Relu(that)] with P a product whose only reader
+ * is the Add: P joins G */
+static void attach_epilogue(Fuse *f, int G)
+{
+	Graph *g = f->g;
+	int m[3], n = 0;
+	for (int j = f->groups[G].first; j < g->nnodes && n < 3; j++)
+		if (f->grp[j] == G)
+			m[n++] = j;
+	if (n != f->groups[G].size || n > 2)
+		return;
+	const Node *add = g->nodes[m[0]];
+	if (add->op != OP_ADD || (n == 2 && (g->nodes[m[1]]->op != OP_RELU || !sole_reader(f, add->out[0], m[1]))))
+		return;
+	const Value *y = add->in[0], *b = add->in[1];
+	if (!y->def || !epilogue_product(y->def) || !sole_reader(f, y, m[0]))
+		return;
+	int64_t cols = y->shape.d[y->shape.rank - 1];
+	if (b->dt != DT_F32 || ir_has_batch(&b->shape) || ir_numel(&b->shape) != cols || cols < 1 ||
+	    b->shape.d[b->shape.rank - 1] != cols || !ir_shape_eq(&add->out[0]->shape, &y->shape))
+		return;
+	int p = f->pos[y->def->id];
+	f->grp[p] = G;
+	f->groups[G].first = p < f->groups[G].first ? p : f->groups[G].first;
+	f->groups[G].size++;
+}
+
+static void attach_epilogues(Fuse *f)
+{
+	for (int G = 0; G < f->ngroups; G++)
+		if (f->groups[G].kind == G_EW)
+			attach_epilogue(f, G);
+}
+
 /* ---- Gemm bias → Add ---- */
 
 /* Y = Gemm(A, B, C) {beta = 1} becomes P = Gemm(A, B); Y = Add(P, C): Y keeps its value */
@@ -410,7 +488,12 @@ int pass_fuse(Graph *g)
 		f.grp[i] = -1;
 	}
 	index_uses(&f);
+	relu_grads_read_outputs(&f);
+	free(f.use0);
+	free(f.use);
+	index_uses(&f);
 	walk(&f);
+	attach_epilogues(&f);
 	apply(&f);
 	free(f.use0);
 	free(f.use);

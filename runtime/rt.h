@@ -72,6 +72,14 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
 	    const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
 	    double beta, void *C, int ldc, long long strideC, int batch);
 
+/* C = act(op(A)·op(B) + bias), column-major, one matrix: bias has m elements (one per row of
+ * C, f32), act is ReLU when relu != 0, else the identity; dt/ct as for rt_gemm, C f32. On a GPU
+ * this is one cuBLASLt matmul with a BIAS / RELU_BIAS epilogue. Returns 0, -1 (rt_error), or 1
+ * when no epilogue is available here (no cuBLASLt, its self-check failed, or the environment
+ * sets DLCC_NO_GEMM_EPILOGUE=1): nothing was done and the caller computes it another way. */
+int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
+		 const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias, int relu);
+
 /* ---- the model description emitted by codegen ---- */
 typedef enum { RT_T_INPUT, RT_T_LABEL, RT_T_OUTPUT, RT_T_PARAM, RT_T_STATE, RT_T_LOSS } RtTensorKind;
 

@@ -110,7 +110,7 @@ void rt_destroy(Rt *rt)
 	if (!rt)
 		return;
 	if (rt->dev == RT_CUDA)
-		rt_cuda_close(rt);
+		rt_lt_close(rt), rt_cuda_close(rt);
 	free(rt);
 }
 
@@ -205,5 +205,25 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
 			beta, C, ldc, strideC, batch))
 		return rt_fail(rt, "rt_gemm: dtypes %d x %d -> %d are not supported (f32, f64, f16 or bf16 "
 			       "into itself or f32)", (int)dt, (int)dt, (int)ct);
+	return 0;
+}
+
+int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
+		 const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias, int relu)
+{
+	const char *off = getenv("DLCC_NO_GEMM_EPILOGUE");
+	if ((off && *off && strcmp(off, "0")) || ct != DLCC_F32)
+		return 1;
+	if (rt->dev == RT_CUDA)
+		return rt_cuda_gemm_bias(rt, dt, ct, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, relu);
+	if (rt_gemm(rt, dt, ct, transa, transb, m, n, k, 1.0, A, lda, 0, B, ldb, 0, 0.0, C, ldc, 0, 1) < 0)
+		return -1;
+	/* the epilogue on the host, as cuBLASLt defines it: bias per row, then max(x, 0) */
+	const float *b = bias;
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) {
+			float *c = (float *)C + (size_t)i + (size_t)j * ldc, v = *c + b[i];
+			*c = relu && !(v > 0.0f) ? 0.0f : v;
+		}
 	return 0;
 }

@@ -16,6 +16,7 @@ struct Rt {
 	RtDevice dev;              /* RT_CPU or RT_CUDA once created */
 	const RtModuleImage *img;  /* may be NULL: no kernels */
 	RtCuda *cuda;              /* CUDA backend state, NULL on the CPU */
+	struct RtLt *lt;           /* cuBLASLt (rt_cublaslt.c), opened on first use; NULL before */
 	char name[160];
 	char err[512];
 };
@@ -25,6 +26,7 @@ struct Rt {
 int rt_cuda_probe(char *why, size_t whylen);
 int rt_cuda_open(Rt *rt);
 void rt_cuda_close(Rt *rt);
+void rt_lt_close(Rt *rt); /* rt_cublaslt.c: before rt_cuda_close */
 void *rt_cuda_alloc(Rt *rt, size_t bytes);
 void rt_cuda_free(Rt *rt, void *p);
 typedef enum { RT_COPY_H2D, RT_COPY_D2H, RT_COPY_D2D } RtCopyKind;
@@ -36,6 +38,11 @@ int rt_cuda_launch(Rt *rt, int k, const unsigned g[3], const unsigned b[3], unsi
 int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
 		 double alpha, const void *A, int lda, long long sA, const void *B, int ldb,
 		 long long sB, double beta, void *C, int ldc, long long sC, int batch);
+
+/* cuBLASLt matmul with a bias [+ ReLU] epilogue (rt_cuda.c); 1 when not available */
+int rt_cuda_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
+		      const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias,
+		      int relu);
 
 /* CPU GEMM (gemm_cpu.c): rt_gemm's semantics on host memory; -1 for an unsupported dtype. */
 int rt_gemm_cpu(dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
