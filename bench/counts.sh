@@ -4,7 +4,8 @@
 # operands and results at the planned batch, plus end-of-step copies), and the workspace of the
 # memory plan against its lower bound and a naive one-buffer-per-tensor layout (see `dlcc info`
 # for what the lower bound includes). Models: the benchmark MLP 784-1024-1024-10 (written by
-# bench/make_mlp_onnx.py), samples/mlp/mlp.onnx and every end-to-end fixture model. All at
+# bench/make_mlp_onnx.py), samples/mlp/mlp.onnx, every end-to-end fixture model and the GPT-style
+# decoder of the architecture references (tests/fixtures/arch/gpt.onnx). All at
 # batch 128 with SGD momentum (the benchmark's setting), in fp32 or the precision given as the
 # second argument (fp16, bf16: mixed precision). Prints a Markdown table.
 set -euo pipefail
@@ -18,6 +19,6 @@ python3 "$src/bench/make_mlp_onnx.py" "$tmp/bench_mlp_784-1024-1024-10.onnx"
 echo "| model (training step, batch 128, SGD momentum, $prec) | kernel launches | cuBLAS calls | bytes read+written | workspace | lower bound | workspace / lower bound | naive |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for m in "$tmp/bench_mlp_784-1024-1024-10.onnx" "$src/samples/mlp/mlp.onnx" \
-	 "$src"/tests/fixtures/models/*.onnx "$src"/tests/fixtures/train/*.onnx; do
+	 "$src"/tests/fixtures/models/*.onnx "$src"/tests/fixtures/train/*.onnx "$src/tests/fixtures/arch/gpt.onnx"; do
 	"$dlcc" info "$m" --counts --batch 128 --optimizer momentum --precision "$prec"
 done

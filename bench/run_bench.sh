@@ -4,6 +4,8 @@
 # CUDA graphs bf16 — the modes in $MODES_<model>), then dlcc on the very same network (the ONNX file
 # the baseline script exports), timed by bench/bench_train.c, in the same run.
 #   bench/run_bench.sh BUILD_DIR SHARED_BENCH_DIR OUT_DIR [MODELS]     (MODELS: mlp,resnet18)
+#   PRECISIONS="fp32 bf16 fp16" (default fp32): dlcc is compiled and timed once per precision;
+#   NO_FUSE=1 adds an unfused fp32 build (DLCC_NO_FUSE=1) for the before/after-fusion figure.
 set -uo pipefail
 B=$(cd "$1" && pwd); SB=$2; O=$3; MODELS=${4:-mlp}
 mkdir -p "$O"
@@ -18,8 +20,12 @@ for m in ${MODELS//,/ }; do
   esac
   $PY "$SB/torch_baseline.py" --models "$m" --modes "$modes" --out "$O" | tee "$O/torch_$m.txt"
   "$B/bin/dlcc" info "$O/$m.onnx" --batch $batch $opt | tee "$O/info_$m.txt"
-  t0=$(date +%s)
-  "$B/bin/dlcc" "$O/$m.onnx" -o "$O/${m}_dlcc.so" $opt --batch $batch && \
-    echo "dlcc compile of $m: $(( $(date +%s) - t0 )) s" && \
-    "$B/bin/dlcc-bench" "$O/${m}_dlcc.so" --batch $batch --steps ${STEPS:-50} --warmup 5 --device cuda | tee "$O/dlcc_$m.txt"
+  for p in ${PRECISIONS:-fp32} ${NO_FUSE:+unfused}; do
+    t0=$(date +%s)
+    flags="--precision $p"; [ "$p" = unfused ] && flags="--precision fp32 --no-fuse"
+    "$B/bin/dlcc" "$O/$m.onnx" -o "$O/${m}_dlcc_$p.so" $opt $flags --batch $batch && \
+      echo "dlcc compile of $m ($p): $(( $(date +%s) - t0 )) s" && \
+      "$B/bin/dlcc-bench" "$O/${m}_dlcc_$p.so" --batch $batch --steps ${STEPS:-50} --warmup 5 --device cuda |
+        tee "$O/dlcc_${m}_$p.txt"
+  done
 done

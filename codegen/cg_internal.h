@@ -117,7 +117,8 @@ void cg_plan_free(CgPlan *p);
  * share bytes, except an elementwise output written over the input that dies at its node.
  * cg_plan_program runs it on every plan. */
 int cg_plan_check(const CgPlan *p, char *err, size_t errlen);
-/* bytes every launched node reads and writes at max batch (each distinct operand once) */
+/* bytes every launched node reads and writes at max batch (each distinct operand once; values
+ * internal to a fusion group live in registers and count nothing) */
 size_t cg_plan_traffic(const CgPlan *p, const CgLayout *L);
 
 /* ---- emission ---- */

@@ -236,6 +236,7 @@ int cmd_check(int argc, char **argv)
 	if (!tol_set && o.train.half == DT_BF16)
 		c.rtol = 3e-2, c.atol = 3e-3;
 	Graph *infer = NULL, *train = NULL;
+	o.train.no_fuse = o.no_fuse;
 	compile_front(&o, &infer, &train);
 	char err[1024];
 	TempSo so;

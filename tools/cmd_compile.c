@@ -85,6 +85,7 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 	else if ((v = arg_value(argc, argv, i, "--dump-ir"))) o->dump = v;
 	else if ((v = arg_value(argc, argv, i, "--arch"))) o->arch = v;
 	else if (!strcmp(argv[*i], "-v") || !strcmp(argv[*i], "--verbose")) o->verbose = 1;
+	else if (!strcmp(argv[*i], "--no-fuse")) o->no_fuse = 1;
 	else return 0;
 	return 1;
 }
@@ -267,7 +268,7 @@ int cmd_compile(int argc, char **argv)
 	if (!o.out && !text)
 		die(EXIT_USAGE, "-o OUT is required for --emit %s", o.emit);
 	compile_opts_finish(&o);
-	o.train.no_fuse = !strcmp(o.emit, "dl");
+	o.train.no_fuse = o.no_fuse || !strcmp(o.emit, "dl");
 	Graph *infer = NULL, *train = NULL;
 	compile_front(&o, &infer, &train);
 	if (text) {

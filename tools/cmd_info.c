@@ -150,6 +150,7 @@ int cmd_info(int argc, char **argv)
 		die(EXIT_USAGE, "no model given (dlcc info MODEL)");
 	compile_opts_finish(&o);
 	Graph *infer = NULL, *train = NULL;
+	o.train.no_fuse = o.no_fuse;
 	compile_front(&o, &infer, &train);
 	Graph *g = train ? train : infer;
 	int64_t params = 0;

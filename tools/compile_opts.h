@@ -13,7 +13,7 @@
 typedef struct {
 	const char *model, *out, *emit, *dump, *mode, *precision, *arch;
 	TrainOpts train;
-	int batch, verbose, quiet;
+	int batch, verbose, quiet, no_fuse;
 	int lr_set, momentum_set, wd_set;
 	double loss_scale;     /* --loss-scale (fp16): initial dynamic loss scale; 0 = default */
 	int loss_scale_window; /* --loss-scale-window: good steps before the scale doubles; 0 = default */
