@@ -12,7 +12,7 @@ TR=$S/tests/fixtures/train
 "$DLCC" "$M" --emit ptx -o "$T/m.ptx" 2>/dev/null && grep -q "\.entry" "$T/m.ptx" || fail "--emit ptx"
 "$DLCC" "$M" --emit dot 2>/dev/null | grep -q "digraph" || fail "--emit dot"
 # fusion: kernels name the IR ops they fuse; the graph draws each group as a cluster
-grep -q "fuses 2 ops: %7 = Add(%.*%8 = Relu(%7)" "$T/m.cu" || fail "--emit cuda: no comment naming the fused ops"
+grep -q "fuses 3 ops: %[0-9]* = Gemm(.*%7 = Add(%.*%8 = Relu(%7)" "$T/m.cu" || fail "--emit cuda: no comment naming the fused ops"
 "$DLCC" "$M" --emit dot 2>/dev/null | grep -q "subgraph cluster_fuse1" || fail "--emit dot: no fusion clusters"
 "$DLCC" "$M" --emit ir --dump-ir after-all 2>"$T/dump" >/dev/null
 grep -q "IR after" "$T/dump" || fail "--dump-ir after-all printed nothing"
@@ -20,7 +20,7 @@ grep -q "IR after" "$T/dump" || fail "--dump-ir after-all printed nothing"
 grep -q "parameters: 17226" "$T/info" || fail "dlcc info: wrong parameter count"
 grep -q "workspace .* = 1.0[0-4][0-9]x the lower bound .*(fixed head" "$T/info" || fail "dlcc info: workspace over 1.05x the lower bound"
 grep -q "^# memory plan of this program" "$T/m.dlir" || fail "--emit ir lacks the memory plan comment"
-"$DLCC" info "$M" --counts --batch 128 | grep -q "^| mlp.onnx | 7 | 8 |" || fail "dlcc info --counts"
+"$DLCC" info "$M" --counts --batch 128 | grep -q "^| mlp.onnx | 4 | 8 |" || fail "dlcc info --counts"
 # save, load, and continue: two runs of 5 steps equal one run of 10 steps (adam: state saved)
 "$DLCC" "$TR/mlp_small.onnx" -o "$T/s.so" --optimizer adam --lr 0.01 --batch 4 2>/dev/null
 tr() { "$DLCC" train "$T/s.so" --input x="$TR/x.npy" --label "$TR/y.npy" --batch 4 --no-shuffle --device "$DEV" "$@" >/dev/null; }
