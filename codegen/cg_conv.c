@@ -195,6 +195,86 @@ static int emit_conv_grad_weight(CgEmit *e, const Node *n)
 	return 0;
 }
 
+/* ---- columns (passes/im2col.c) ---- */
+
+/* `c, kh, kw` of tap index r and `ih, iw` of position p for the window taps of Im2Col */
+static void emit_tap_of(CgBuf *d, const ConvGeom *g, int64_t ow_n)
+{
+	cg_printf(d, "\t\tconst long long c = r / %lld, kh = r / %lld %% %lld, kw = r %% %lld;\n",
+		  (long long)(g->k[0] * g->k[1]), (long long)g->k[1], (long long)g->k[0], (long long)g->k[1]);
+	cg_printf(d, "\t\tconst long long ih = p / %lld * %lld - %lld + kh * %lld, iw = p %% %lld * %lld - %lld + kw * %lld;\n",
+		  (long long)ow_n, (long long)g->s[0], (long long)g->pb[0], (long long)g->d[0], (long long)ow_n,
+		  (long long)g->s[1], (long long)g->pb[1], (long long)g->d[1]);
+}
+
+/* one thread per column entry: the tap it holds, or 0 in the padding (a copy, any float dtype) */
+static int emit_im2col(CgEmit *e, const Node *n)
+{
+	const Value *x = n->in[0], *cols = n->out[0];
+	ConvGeom g;
+	if (geom(e, n, x, &g) < 0)
+		return -1;
+	const Attr *l = ir_attr(n, "layout");
+	int pixel = l && !strcmp(l->s, "pixel");
+	Dims xs = dims(x);
+	int64_t cg = xs.c / g.group, K = cg * g.k[0] * g.k[1];
+	int64_t ow = ir_conv_out(&g, 1, xs.w), P = ir_conv_out(&g, 0, xs.h) * ow;
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "cols", cols);
+	cg_arg_in(&k, "x", x);
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&cols->shape, 0, cols->shape.rank, "b"));
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\tconst long long total = %s;\n\t%s {\n", cg_prod(&cols->shape, 0, cols->shape.rank, "B"),
+		  cg_loop("i", "total"));
+	if (pixel) /* [group, N·P, K] */
+		cg_printf(d, "\t\tconst long long r = i %% %lld, p = i / %lld %% %lld, n_ = i / %lld %% %s, grp = i / %lld / %s;\n",
+			  (long long)K, (long long)K, (long long)P, (long long)(K * P), xs.n, (long long)(K * P), xs.n);
+	else /* [N, group, K, P] */
+		cg_printf(d, "\t\tconst long long p = i %% %lld, r = i / %lld %% %lld, grp = i / %lld %% %lld, n_ = i / %lld;\n",
+			  (long long)P, (long long)P, (long long)K, (long long)(P * K), (long long)g.group,
+			  (long long)(P * K * g.group));
+	emit_tap_of(d, &g, ow);
+	cg_printf(d, "\t\tif (ih >= 0 && ih < %lld && iw >= 0 && iw < %lld)\n", (long long)xs.h, (long long)xs.w);
+	cg_printf(d, "\t\t\tcols[i] = x[((n_ * %lld + grp * %lld + c) * %lld + ih) * %lld + iw];\n", (long long)xs.c,
+		  (long long)cg, (long long)xs.h, (long long)xs.w);
+	cg_printf(d, "\t\telse\n\t\t\tcols[i] = %s;\n", cg_st(cols->dt, "(R)0"));
+	close_loop(e, &k);
+	return 0;
+}
+
+/* one thread per input element: the sum of the column entries that read it (a gather, no atomics) */
+static int emit_col2im(CgEmit *e, const Node *n)
+{
+	const Value *cols = n->in[0], *dx = n->out[0];
+	ConvGeom g;
+	if (geom(e, n, dx, &g) < 0)
+		return -1;
+	Dims xs = dims(dx);
+	int64_t cg = xs.c / g.group, K = cg * g.k[0] * g.k[1];
+	int64_t oh = ir_conv_out(&g, 0, xs.h), ow = ir_conv_out(&g, 1, xs.w);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "dx", dx);
+	cg_arg_in(&k, "cols", cols);
+	open_elementwise(e, &k, dx);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\t\tconst %s *cb = cols + ((n_ * %lld + c_ / %lld) * %lld + c_ %% %lld * %lld) * %lld;\n",
+		  cg_etype(cols->dt), (long long)g.group, (long long)cg, (long long)K, (long long)cg,
+		  (long long)(g.k[0] * g.k[1]), (long long)(oh * ow));
+	cg_puts(d, "\t\tR acc = (R)0;\n");
+	window_loop(d, &g, 0, "kh", "h_", "oh", oh, "\t\t");
+	window_loop(d, &g, 1, "kw", "w_", "ow", ow, "\t\t\t");
+	char ce[128];
+	snprintf(ce, sizeof ce, "cb[(kh * %lld + kw) * %lld + oh * %lld + ow]", (long long)g.k[1], (long long)(oh * ow),
+		 (long long)ow);
+	cg_printf(d, "\t\t\t\tacc += %s;\n\t\t\t}\n\t\t}\n", cg_ld(cols->dt, ce));
+	cg_printf(d, "\t\tdx[i] = %s;\n", cg_st(dx->dt, "acc"));
+	close_loop(e, &k);
+	return 0;
+}
+
 /* ---- pools ---- */
 
 static int emit_max_pool(CgEmit *e, const Node *n)
@@ -430,6 +510,8 @@ int cg_emit_conv_family(CgEmit *e, const Node *n)
 	case OP_AVERAGE_POOL_GRAD: return emit_average_pool_grad(e, n);
 	case OP_PAD: return emit_pad(e, n);
 	case OP_PAD_GRAD: return emit_pad_grad(e, n);
+	case OP_IM2COL: return emit_im2col(e, n);
+	case OP_COL2IM: return emit_col2im(e, n);
 	default: break;
 	}
 	return cg_fail(e->err, e->errlen, "codegen: node '%s': not an op of the convolution family", n->name);

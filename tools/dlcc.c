@@ -20,7 +20,7 @@ static void usage(FILE *f)
 	      "            [--optimizer sgd|momentum|adam|adamw] [--lr X] [--momentum X] [--weight-decay X]\n"
 	      "            [--beta1 X] [--beta2 X] [--eps X] [--schedule constant|step|cosine] [--warmup W]\n"
 	      "            [--step-size S] [--gamma G] [--schedule-steps T] [--min-lr X]\n"
-	      "            [--precision fp32|fp64] [--batch N]\n"
+	      "            [--precision fp32|fp16|bf16|fp64] [--batch N] [--conv auto|direct|im2col]\n"
 	      "            [--emit so|a|cuda|ptx|ir|dot] [--dump-ir after-all|PASS,...] [-v]\n"
 	      "       dlcc train OUT.so --input NAME=X.npy --label Y.npy --batch B (--steps S | --epochs E)\n"
 	      "            [--no-shuffle] [--seed S] [--log FILE.csv] [--save F.safetensors] [--load F.safetensors]\n"
