@@ -1,18 +1,25 @@
 /*
  * cg_conv.c — kernels of the convolution family: Conv, ConvGradInput, ConvGradWeight, MaxPool,
- * MaxPoolGrad, AveragePool, AveragePoolGrad, Pad, PadGrad.
+ * MaxPoolGrad, AveragePool, AveragePoolGrad, Pad, PadGrad, and the columns Im2Col, Col2Im.
  *
- * Decision: direct kernels, no im2col + cuBLAS yet. Every op here is one gather loop nest with
- * the geometry baked in as literals: one thread per output element for the forward ops and for
- * the input-side gradients (ConvGradInput, the pool and pad gradients gather over the windows
- * that hold an input element instead of scattering, so there are no atomics and results are
- * deterministic), and one block per weight element for ConvGradWeight (its reduction runs over
- * N·OH·OW, threads stride over it and a block tree sum finishes, uses_sync = 1). Why: the
- * models dlcc meets first are small CNNs, launch-bound, where a direct kernel is one launch and
- * needs no workspace, while im2col would add a scratch buffer of C·k²·OH·OW per image to the
- * memory plan and a GEMM launch per op. The route for large layers (ResNet) is im2col columns
- * planned as an IR temporary + a strided-batched rt_gemm, for dW as GEMM over the columns and dX
- * as col2im of W^T·dY; these kernels remain its reference and its small-layer path.
+ * Decision: two paths, chosen per layer by passes/im2col.c before codegen. Large layers become
+ * im2col + cuBLAS in the IR (Im2Col, MatMul, Col2Im, Transpose, Reshape: strided-batched
+ * rt_gemm calls, tensor cores under mixed precision since the columns keep the operands'
+ * fp16/bf16), so that the columns are ordinary temporaries of the memory plan and the
+ * interpreter checks the rewrite; the heuristic takes a layer when its GEMM has K = C/g·kh·kw
+ * >= 16 and >= 16 output channels per group. Small, thin and depthwise layers keep the direct
+ * kernels below: one gather loop nest with the geometry baked in as literals, one launch, no
+ * workspace — what launch-bound small CNNs want. One thread per output element for the forward
+ * ops and the input-side gradients (ConvGradInput, the pool and pad gradients gather over the
+ * windows that hold an input element instead of scattering, so there are no atomics and results
+ * are deterministic), and one block per weight element for ConvGradWeight (its reduction runs
+ * over N·OH·OW, threads stride over it and a block tree sum finishes, uses_sync = 1).
+ * Im2Col is one thread per column entry (a copy, 0 in the padding) in the "image" [N,g,K,P] or
+ * "pixel" [g,N·P,K] layout; Col2Im gathers, per input element, the column entries that read it
+ * (the window_loop of ConvGradInput), again without atomics.
+ * Left for later: the columns are as large as K·P per image (a 3×3 layer: 9× its input) and are
+ * not chunked over the batch, so the im2col path raises the workspace of large batches (see
+ * README, Figures).
  * Tensors are [N,C,H,W] with H = 1 for 1-D (ir/conv.h); only N is a run-time extent (B).
  */
 #include <stdio.h>
@@ -217,6 +224,8 @@ static int emit_im2col(CgEmit *e, const Node *n)
 	const Attr *l = ir_attr(n, "layout");
 	int pixel = l && !strcmp(l->s, "pixel");
 	Dims xs = dims(x);
+	char nb[256]; /* the batch expression, kept from the ring of cg_dim / cg_prod */
+	snprintf(nb, sizeof nb, "%s", xs.n);
 	int64_t cg = xs.c / g.group, K = cg * g.k[0] * g.k[1];
 	int64_t ow = ir_conv_out(&g, 1, xs.w), P = ir_conv_out(&g, 0, xs.h) * ow;
 	CgKernel k;
@@ -230,7 +239,7 @@ static int emit_im2col(CgEmit *e, const Node *n)
 		  cg_loop("i", "total"));
 	if (pixel) /* [group, N·P, K] */
 		cg_printf(d, "\t\tconst long long r = i %% %lld, p = i / %lld %% %lld, n_ = i / %lld %% %s, grp = i / %lld / %s;\n",
-			  (long long)K, (long long)K, (long long)P, (long long)(K * P), xs.n, (long long)(K * P), xs.n);
+			  (long long)K, (long long)K, (long long)P, (long long)(K * P), nb, (long long)(K * P), nb);
 	else /* [N, group, K, P] */
 		cg_printf(d, "\t\tconst long long p = i %% %lld, r = i / %lld %% %lld, grp = i / %lld %% %lld, n_ = i / %lld;\n",
 			  (long long)P, (long long)P, (long long)K, (long long)(P * K), (long long)g.group,
