@@ -690,7 +690,7 @@ Test(text_passes, run_named_and_pipeline)
 	int n = 0;
 	while (names[n])
 		n++;
-	cr_assert_eq(n, 10);
+	cr_assert_eq(n, 12);
 	ir_graph_free(g);
 
 	g = parse_ok("graph g {\n input %x: f32[N,4]\n param %w: f32[4,3]\n const %c: f32[] = 2\n"
