@@ -1,18 +1,25 @@
 /*
  * cg_conv.c — kernels of the convolution family: Conv, ConvGradInput, ConvGradWeight, MaxPool,
- * MaxPoolGrad, AveragePool, AveragePoolGrad, Pad, PadGrad.
+ * MaxPoolGrad, AveragePool, AveragePoolGrad, Pad, PadGrad, and the columns Im2Col, Col2Im.
  *
- * Decision: direct kernels, no im2col + cuBLAS yet. Every op here is one gather loop nest with
- * the geometry baked in as literals: one thread per output element for the forward ops and for
- * the input-side gradients (ConvGradInput, the pool and pad gradients gather over the windows
- * that hold an input element instead of scattering, so there are no atomics and results are
- * deterministic), and one block per weight element for ConvGradWeight (its reduction runs over
- * N·OH·OW, threads stride over it and a block tree sum finishes, uses_sync = 1). Why: the
- * models dlcc meets first are small CNNs, launch-bound, where a direct kernel is one launch and
- * needs no workspace, while im2col would add a scratch buffer of C·k²·OH·OW per image to the
- * memory plan and a GEMM launch per op. The route for large layers (ResNet) is im2col columns
- * planned as an IR temporary + a strided-batched rt_gemm, for dW as GEMM over the columns and dX
- * as col2im of W^T·dY; these kernels remain its reference and its small-layer path.
+ * Decision: two paths, chosen per layer by passes/im2col.c before codegen. Large layers become
+ * im2col + cuBLAS in the IR (Im2Col, MatMul, Col2Im, Transpose, Reshape: strided-batched
+ * rt_gemm calls, tensor cores under mixed precision since the columns keep the operands'
+ * fp16/bf16), so that the columns are ordinary temporaries of the memory plan and the
+ * interpreter checks the rewrite; the heuristic takes a layer when its GEMM has K = C/g·kh·kw
+ * >= 16 and >= 16 output channels per group. Small, thin and depthwise layers keep the direct
+ * kernels below: one gather loop nest with the geometry baked in as literals, one launch, no
+ * workspace — what launch-bound small CNNs want. One thread per output element for the forward
+ * ops and the input-side gradients (ConvGradInput, the pool and pad gradients gather over the
+ * windows that hold an input element instead of scattering, so there are no atomics and results
+ * are deterministic), and one block per weight element for ConvGradWeight (its reduction runs
+ * over N·OH·OW, threads stride over it and a block tree sum finishes, uses_sync = 1).
+ * Im2Col is one thread per column entry (a copy, 0 in the padding) in the "image" [N,g,K,P] or
+ * "pixel" [g,N·P,K] layout; Col2Im gathers, per input element, the column entries that read it
+ * (the window_loop of ConvGradInput), again without atomics.
+ * Left for later: the columns are as large as K·P per image (a 3×3 layer: 9× its input) and are
+ * not chunked over the batch, so the im2col path raises the workspace of large batches (see
+ * README, Figures).
  * Tensors are [N,C,H,W] with H = 1 for 1-D (ir/conv.h); only N is a run-time extent (B).
  */
 #include <stdio.h>
@@ -192,6 +199,88 @@ static int emit_conv_grad_weight(CgEmit *e, const Node *n)
 	cg_printf(d, "\t\t\t\ts += %s * %s;\n", cg_ld(dy->dt, ye), cg_ld(x->dt, xe));
 	cg_puts(d, "\t\t}\n\t\ts = dlcc_block_sum(s, sh);\n\t\tif (threadIdx.x == 0)\n\t\t\tdw[r] = s;\n\t}\n");
 	cg_kernel_close(e, &k);
+	return 0;
+}
+
+/* ---- columns (passes/im2col.c) ---- */
+
+/* `c, kh, kw` of tap index r and `ih, iw` of position p for the window taps of Im2Col */
+static void emit_tap_of(CgBuf *d, const ConvGeom *g, int64_t ow_n)
+{
+	cg_printf(d, "\t\tconst long long c = r / %lld, kh = r / %lld %% %lld, kw = r %% %lld;\n",
+		  (long long)(g->k[0] * g->k[1]), (long long)g->k[1], (long long)g->k[0], (long long)g->k[1]);
+	cg_printf(d, "\t\tconst long long ih = p / %lld * %lld - %lld + kh * %lld, iw = p %% %lld * %lld - %lld + kw * %lld;\n",
+		  (long long)ow_n, (long long)g->s[0], (long long)g->pb[0], (long long)g->d[0], (long long)ow_n,
+		  (long long)g->s[1], (long long)g->pb[1], (long long)g->d[1]);
+}
+
+/* one thread per column entry: the tap it holds, or 0 in the padding (a copy, any float dtype) */
+static int emit_im2col(CgEmit *e, const Node *n)
+{
+	const Value *x = n->in[0], *cols = n->out[0];
+	ConvGeom g;
+	if (geom(e, n, x, &g) < 0)
+		return -1;
+	const Attr *l = ir_attr(n, "layout");
+	int pixel = l && !strcmp(l->s, "pixel");
+	Dims xs = dims(x);
+	char nb[256]; /* the batch expression, kept from the ring of cg_dim / cg_prod */
+	snprintf(nb, sizeof nb, "%s", xs.n);
+	int64_t cg = xs.c / g.group, K = cg * g.k[0] * g.k[1];
+	int64_t ow = ir_conv_out(&g, 1, xs.w), P = ir_conv_out(&g, 0, xs.h) * ow;
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "cols", cols);
+	cg_arg_in(&k, "x", x);
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&cols->shape, 0, cols->shape.rank, "b"));
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\tconst long long total = %s;\n\t%s {\n", cg_prod(&cols->shape, 0, cols->shape.rank, "B"),
+		  cg_loop("i", "total"));
+	if (pixel) /* [group, N·P, K] */
+		cg_printf(d, "\t\tconst long long r = i %% %lld, p = i / %lld %% %lld, n_ = i / %lld %% %s, grp = i / %lld / %s;\n",
+			  (long long)K, (long long)K, (long long)P, (long long)(K * P), nb, (long long)(K * P), nb);
+	else /* [N, group, K, P] */
+		cg_printf(d, "\t\tconst long long p = i %% %lld, r = i / %lld %% %lld, grp = i / %lld %% %lld, n_ = i / %lld;\n",
+			  (long long)P, (long long)P, (long long)K, (long long)(P * K), (long long)g.group,
+			  (long long)(P * K * g.group));
+	emit_tap_of(d, &g, ow);
+	cg_printf(d, "\t\tif (ih >= 0 && ih < %lld && iw >= 0 && iw < %lld)\n", (long long)xs.h, (long long)xs.w);
+	cg_printf(d, "\t\t\tcols[i] = x[((n_ * %lld + grp * %lld + c) * %lld + ih) * %lld + iw];\n", (long long)xs.c,
+		  (long long)cg, (long long)xs.h, (long long)xs.w);
+	cg_printf(d, "\t\telse\n\t\t\tcols[i] = %s;\n", cg_st(cols->dt, "(R)0"));
+	close_loop(e, &k);
+	return 0;
+}
+
+/* one thread per input element: the sum of the column entries that read it (a gather, no atomics) */
+static int emit_col2im(CgEmit *e, const Node *n)
+{
+	const Value *cols = n->in[0], *dx = n->out[0];
+	ConvGeom g;
+	if (geom(e, n, dx, &g) < 0)
+		return -1;
+	Dims xs = dims(dx);
+	int64_t cg = xs.c / g.group, K = cg * g.k[0] * g.k[1];
+	int64_t oh = ir_conv_out(&g, 0, xs.h), ow = ir_conv_out(&g, 1, xs.w);
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "dx", dx);
+	cg_arg_in(&k, "cols", cols);
+	open_elementwise(e, &k, dx);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\t\tconst %s *cb = cols + ((n_ * %lld + c_ / %lld) * %lld + c_ %% %lld * %lld) * %lld;\n",
+		  cg_etype(cols->dt), (long long)g.group, (long long)cg, (long long)K, (long long)cg,
+		  (long long)(g.k[0] * g.k[1]), (long long)(oh * ow));
+	cg_puts(d, "\t\tR acc = (R)0;\n");
+	window_loop(d, &g, 0, "kh", "h_", "oh", oh, "\t\t");
+	window_loop(d, &g, 1, "kw", "w_", "ow", ow, "\t\t\t");
+	char ce[128];
+	snprintf(ce, sizeof ce, "cb[(kh * %lld + kw) * %lld + oh * %lld + ow]", (long long)g.k[1], (long long)(oh * ow),
+		 (long long)ow);
+	cg_printf(d, "\t\t\t\tacc += %s;\n\t\t\t}\n\t\t}\n", cg_ld(cols->dt, ce));
+	cg_printf(d, "\t\tdx[i] = %s;\n", cg_st(dx->dt, "acc"));
+	close_loop(e, &k);
 	return 0;
 }
 
@@ -430,6 +519,8 @@ int cg_emit_conv_family(CgEmit *e, const Node *n)
 	case OP_AVERAGE_POOL_GRAD: return emit_average_pool_grad(e, n);
 	case OP_PAD: return emit_pad(e, n);
 	case OP_PAD_GRAD: return emit_pad_grad(e, n);
+	case OP_IM2COL: return emit_im2col(e, n);
+	case OP_COL2IM: return emit_col2im(e, n);
 	default: break;
 	}
 	return cg_fail(e->err, e->errlen, "codegen: node '%s': not an op of the convolution family", n->name);

@@ -46,7 +46,7 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_BATCH_NORM: return cg_emit_batchnorm(e, n);
 		case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
 		case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
-		case OP_PAD_GRAD: return cg_emit_conv_family(e, n);
+		case OP_PAD_GRAD: case OP_IM2COL: case OP_COL2IM: return cg_emit_conv_family(e, n);
 		default: break;
 		}
 	}

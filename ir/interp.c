@@ -954,7 +954,7 @@ static int run_op(Interp *it, const Node *n)
 		return op_elementwise(it, n);
 	case OP_CONV: case OP_CONV_GRAD_INPUT: case OP_CONV_GRAD_WEIGHT: case OP_MAX_POOL:
 	case OP_MAX_POOL_GRAD: case OP_AVERAGE_POOL: case OP_AVERAGE_POOL_GRAD: case OP_PAD:
-	case OP_PAD_GRAD: return interp_conv_family(it, n);
+	case OP_PAD_GRAD: case OP_IM2COL: case OP_COL2IM: return interp_conv_family(it, n);
 	case OP_COUNT: break;
 	}
 	return fail(it, n, "the interpreter does not know this op");

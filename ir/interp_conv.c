@@ -8,7 +8,8 @@
  * that are sums over windows (MaxPoolGrad, AveragePoolGrad, PadGrad) scatter into a double
  * accumulator and round once at the end, which is the definition read literally and an
  * independent check of the kernels, which gather. Sums accumulate in double and are rounded
- * once (f32 mode), like the matrix products in interp.c.
+ * once (f32 mode), like the matrix products in interp.c. Im2Col copies window taps into the
+ * column layouts and Col2Im scatters them back, both through one walk over the column entries.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -302,6 +303,86 @@ static int pad_grad(Interp *it, const Node *n)
 	return 0;
 }
 
+/* ---- columns (passes/im2col.c) ---- */
+
+/* the column entry (n, grp, r = (c, kh, kw), p = (oh, ow)) of x, visited in that order: f(col
+ * offset in the "image" or "pixel" layout, x offset or -1 in the padding) */
+typedef void (*ColVisit)(void *ctx, int64_t col, int64_t xo);
+
+static void each_column(const Nchw *xs, const ConvGeom *g, int64_t oh_n, int64_t ow_n, int pixel, ColVisit f,
+			void *ctx)
+{
+	int64_t cg = xs->c / g->group, K = cg * g->k[0] * g->k[1], P = oh_n * ow_n;
+	for (int64_t b0 = 0; b0 < xs->n; b0++)
+	for (int64_t grp = 0; grp < g->group; grp++)
+	for (int64_t r = 0; r < K; r++)
+	for (int64_t p = 0; p < P; p++) {
+		int64_t c = r / (g->k[0] * g->k[1]), kh = r / g->k[1] % g->k[0], kw = r % g->k[1];
+		int64_t ih = tap(g, 0, p / ow_n, kh), iw = tap(g, 1, p % ow_n, kw);
+		int64_t xo = ih >= 0 && ih < xs->h && iw >= 0 && iw < xs->w ? at(xs, b0, grp * cg + c, ih, iw) : -1;
+		int64_t col = pixel ? ((grp * xs->n + b0) * P + p) * K + r : ((b0 * g->group + grp) * K + r) * P + p;
+		f(ctx, col, xo);
+	}
+}
+
+typedef struct {
+	const double *from;
+	double *to;
+} ColCopy;
+
+static void copy_in(void *ctx, int64_t col, int64_t xo)
+{
+	ColCopy *c = ctx;
+	c->to[col] = xo >= 0 ? c->from[xo] : 0.0;
+}
+
+static void add_back(void *ctx, int64_t col, int64_t xo)
+{
+	ColCopy *c = ctx;
+	if (xo >= 0)
+		c->to[xo] += c->from[col];
+}
+
+/* the output extents of x's windows: (OH, OW) */
+static void window_hw(const Nchw *xs, const ConvGeom *g, int64_t *oh, int64_t *ow)
+{
+	*oh = ir_conv_out(g, 0, xs->h);
+	*ow = ir_conv_out(g, 1, xs->w);
+}
+
+static int im2col(Interp *it, const Node *n)
+{
+	IView x = interp_view(it, n->in[0]), cols = interp_view(it, n->out[0]);
+	ConvGeom g;
+	if (geom(it, n, n->in[0], &g) < 0)
+		return -1;
+	const Attr *l = ir_attr(n, "layout");
+	Nchw xs = nchw(&x);
+	int64_t oh, ow;
+	window_hw(&xs, &g, &oh, &ow);
+	each_column(&xs, &g, oh, ow, l && !strcmp(l->s, "pixel"), copy_in, &(ColCopy){x.f, cols.f});
+	return 0;
+}
+
+/* scatter-add of every column entry onto the element it was read from, rounded once */
+static int col2im(Interp *it, const Node *n)
+{
+	IView cols = interp_view(it, n->in[0]), dx = interp_view(it, n->out[0]);
+	ConvGeom g;
+	if (geom(it, n, n->out[0], &g) < 0)
+		return -1;
+	Nchw xs = nchw(&dx);
+	int64_t oh, ow;
+	window_hw(&xs, &g, &oh, &ow);
+	double *acc = calloc(dx.n + 1, sizeof *acc);
+	DLCC_ASSERT(acc);
+	each_column(&xs, &g, oh, ow, 0, add_back, &(ColCopy){cols.f, acc});
+	for (int64_t p = 0; p < dx.n; p++)
+		dx.f[p] = interp_round(it, acc[p]);
+	free(acc);
+	return 0;
+}
+
 int interp_conv_family(Interp *it, const Node *n)
 {
 	switch (n->op) {
@@ -314,6 +395,8 @@ int interp_conv_family(Interp *it, const Node *n)
 	case OP_AVERAGE_POOL_GRAD: return average_pool_grad(it, n);
 	case OP_PAD: return pad(it, n);
 	case OP_PAD_GRAD: return pad_grad(it, n);
+	case OP_IM2COL: return im2col(it, n);
+	case OP_COL2IM: return col2im(it, n);
 	default: break;
 	}
 	return interp_fail(it, n, "not an op of the convolution family");

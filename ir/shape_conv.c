@@ -6,7 +6,8 @@
  * operands ([N,C,L] / [N,C,H,W]), constant channel and spatial extents (only the batch axis may
  * be N), channels divisible by the group, a kernel_shape equal to the weight's, and for the
  * gradient ops that the forward geometry maps their `shape` attribute onto dy exactly — so a
- * gradient op can never disagree with the forward op it came from.
+ * gradient op can never disagree with the forward op it came from. Im2Col and Col2Im (the
+ * column form of passes/im2col.c) share the window checks.
  */
 #include <string.h>
 
@@ -155,6 +156,58 @@ int shape_pool_grad(Graph *g, Node *n)
 		return -1;
 	if (n->nin == 2 && (n->in[1]->dt != DT_I64 || !ir_shape_eq(&n->in[1]->shape, dy)))
 		return bad(g, n, "indices must be int64 shaped like dy");
+	n->out[0]->dt = n->in[0]->dt;
+	n->out[0]->shape = x;
+	return 0;
+}
+
+/* ---- Im2Col / Col2Im (the columns of passes/im2col.c) ---- */
+
+/* the "image" column shape of x [N, C, spatial..]: [N, group, C/group * taps, positions] */
+static int columns_of(Graph *g, Node *n, const Shape *x, Shape *cols)
+{
+	ConvGeom cg;
+	Shape y;
+	if (check_nchw(g, n, x, "x") < 0 || window_out(g, n, x, &cg, &y) < 0)
+		return -1;
+	if (x->d[1] % cg.group)
+		return bad(g, n, "the channels must be divisible by group");
+	int64_t oh, ow;
+	ir_conv_hw(&y, &oh, &ow);
+	*cols = ir_shape(4, (int64_t[]){x->d[0], cg.group, x->d[1] / cg.group * cg.k[0] * cg.k[1], oh * ow});
+	return 0;
+}
+
+static int layout_pixel(Graph *g, Node *n, int *pixel)
+{
+	const Attr *l = ir_attr(n, "layout");
+	if (l && (l->kind != A_STRING || (strcmp(l->s, "image") && strcmp(l->s, "pixel"))))
+		return bad(g, n, "layout must be \"image\" or \"pixel\"");
+	*pixel = l && !strcmp(l->s, "pixel");
+	return 0;
+}
+
+int shape_im2col(Graph *g, Node *n)
+{
+	Shape c;
+	int pixel = 0;
+	if (!ir_dt_is_float(n->in[0]->dt) || layout_pixel(g, n, &pixel) < 0 ||
+	    columns_of(g, n, &n->in[0]->shape, &c) < 0)
+		return !ir_dt_is_float(n->in[0]->dt) ? bad(g, n, "x must be a float tensor") : -1;
+	if (pixel) /* [group, N·P, K]; a batch N·P is stored as -P (ir/ir.h) */
+		c = ir_shape(3, (int64_t[]){c.d[1], c.d[0] * c.d[3], c.d[2]});
+	n->out[0]->dt = n->in[0]->dt;
+	n->out[0]->shape = c;
+	return 0;
+}
+
+int shape_col2im(Graph *g, Node *n)
+{
+	Shape x, c;
+	if (!ir_dt_is_float(n->in[0]->dt) || shape_attr(g, n, &x) < 0 || columns_of(g, n, &x, &c) < 0)
+		return -1;
+	if (!ir_shape_eq(&c, &n->in[0]->shape))
+		return bad(g, n, "cols must be [N, group, C/group * taps, positions] of the shape attribute");
 	n->out[0]->dt = n->in[0]->dt;
 	n->out[0]->shape = x;
 	return 0;

@@ -7,6 +7,9 @@
 
 #include "ir/ir.h"
 
+/* which convolutions pass_im2col rewrites into matrix products */
+enum { IM2COL_AUTO, IM2COL_NONE, IM2COL_ALL };
+
 typedef struct {
 	const char *loss;      /* "cross_entropy", "mse", "none" */
 	const char *optimizer; /* "sgd", "momentum", "adam", "adamw" */
@@ -17,6 +20,7 @@ typedef struct {
 	DType half;  /* mixed precision: DT_F16 or DT_BF16 products; DT_F32 (0) for none */
 	double loss_scale;     /* > 0: dynamic loss scaling from this initial scale (fp16) */
 	int loss_scale_window; /* good steps after which the scale doubles */
+	int conv;    /* IM2COL_AUTO / _NONE / _ALL: convolutions as im2col + GEMM (--conv, DLCC_CONV) */
 } TrainOpts;
 
 /* torch.optim defaults: lr 1e-3 for adam/adamw, 0.01 for sgd/momentum; momentum 0.9 for
@@ -52,11 +56,14 @@ int pass_build_training(Graph *g, const TrainOpts *o);
 /* Mixed precision: the P_HALF ops (matrix products, convolutions) read their operands in `half`
  * (DT_F16 or DT_BF16; DT_F32: nothing to do) through inserted Casts and accumulate in fp32. */
 int pass_mixed_precision(Graph *g, DType half);
+/* Convolutions as matrix products: Conv/ConvGradInput/ConvGradWeight → Im2Col/Col2Im + MatMul
+ * for the layers `mode` (IM2COL_*) picks; after precision, before fusion. */
+int pass_im2col(Graph *g, int mode);
 /* Fusion grouping (last): Gemm bias → Add; marks kernel groups `fuse = K`, members contiguous. */
 int pass_fuse(Graph *g);
 
 /* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
- * (uses default TrainOpts: cross_entropy, sgd). Returns -1 with g->err set. */
+ * (uses default TrainOpts: cross_entropy, sgd), im2col (the heuristic) and im2col-all. Returns -1 with g->err set. */
 int pass_run_named(Graph *g, const char *name);
 const char *const *pass_names(void); /* NULL-terminated */
 

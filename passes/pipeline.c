@@ -8,11 +8,14 @@
  * a dump can be cut out and replayed with `dlcc opt FILE.dlir --passes NAME`.
  *
  * The training program is cleaned after autodiff by cse, simplify and dce: autodiff and the
- * loss emit duplicate constants and recomputations, Identity and Reshape round trips.
+ * loss emit duplicate constants and recomputations, Identity and Reshape round trips. The
+ * convolutions become matrix products (im2col) once every gradient op exists and the precision
+ * of their operands is known; --emit dl (no_fuse) keeps the model's own ops.
  *
  * pass_run_named serves `dlcc opt --passes a,b` (and tools that name passes): each name maps
  * to one pass entry point; "train" uses the default options (cross_entropy, sgd), "mixed-fp16"
- * and "mixed-bf16" are the mixed-precision pass for each half type.
+ * and "mixed-bf16" are the mixed-precision pass for each half type, "im2col" the conv lowering
+ * with its heuristic and "im2col-all" the lowering of every convolution.
  */
 #include <string.h>
 
@@ -63,6 +66,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 	    pipe_step(d, t, "simplify", pass_simplify(t)) < 0 ||        /* exact algebraic rewrites */
 	    pipe_step(d, t, "dce", pass_dce(t)) < 0 ||                  /* what they left unused */
 	    pipe_step(d, t, "precision", pass_mixed_precision(t, o->half)) < 0 || /* fp16/bf16 products */
+	    pipe_step(d, t, "im2col", o->no_fuse ? 0 : pass_im2col(t, o->conv)) < 0 || /* convs as GEMMs */
 	    pipe_step(d, t, "fuse", o->no_fuse ? 0 : pass_fuse(t)) < 0) { /* kernel groups */
 		memcpy(g->err, t->err, sizeof g->err);
 		ir_graph_free(t);
@@ -75,7 +79,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 static int pipe_check_dump(Graph *g, const char *dump)
 {
 	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train", "cse", "simplify",
-					    "precision", "inference", "fuse"};
+					    "precision", "im2col", "inference", "fuse"};
 	if (!dump || strcmp(dump, "after-all") == 0)
 		return 0;
 	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
@@ -84,7 +88,7 @@ static int pipe_check_dump(Graph *g, const char *dump)
 			ok |= (int)strlen(steps[i]) == n && strncmp(p, steps[i], n) == 0;
 		if (!ok)
 			return ir_error(g, "--dump-ir: unknown pass '%.*s' (after-all, or a list of: "
-					"import, mark-params, fold, dce, train, cse, simplify, precision, inference, fuse)", n, p);
+					"import, mark-params, fold, dce, train, cse, simplify, precision, im2col, inference, fuse)", n, p);
 	}
 	return 0;
 }
@@ -108,6 +112,7 @@ int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Gr
 	*infer_out = ir_graph_clone(g);                                  /* the inference program */
 	if (pipe_step(&d, *infer_out, "inference", pass_inference(*infer_out)) < 0 ||        /* no dropout */
 	    pipe_step(&d, *infer_out, "precision", pass_mixed_precision(*infer_out, o->half)) < 0 ||
+	    pipe_step(&d, *infer_out, "im2col", o->no_fuse ? 0 : pass_im2col(*infer_out, o->conv)) < 0 ||
 	    pipe_step(&d, *infer_out, "fuse", o->no_fuse ? 0 : pass_fuse(*infer_out)) < 0) { /* kernel groups */
 		memcpy(g->err, (*infer_out)->err, sizeof g->err);
 		ir_graph_free(t);
@@ -134,6 +139,8 @@ static int pipe_train_default(Graph *g)
 
 static int pipe_mixed_fp16(Graph *g) { return pass_mixed_precision(g, DT_F16); }
 static int pipe_mixed_bf16(Graph *g) { return pass_mixed_precision(g, DT_BF16); }
+static int pipe_im2col(Graph *g) { return pass_im2col(g, IM2COL_AUTO); }
+static int pipe_im2col_all(Graph *g) { return pass_im2col(g, IM2COL_ALL); }
 
 static const struct {
 	const char *name;
@@ -149,6 +156,8 @@ static const struct {
 	{"fuse", pass_fuse},
 	{"mixed-fp16", pipe_mixed_fp16},
 	{"mixed-bf16", pipe_mixed_bf16},
+	{"im2col", pipe_im2col},
+	{"im2col-all", pipe_im2col_all},
 };
 
 #define PIPE_NPASSES (sizeof pipe_passes / sizeof *pipe_passes)

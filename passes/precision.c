@@ -48,8 +48,8 @@ int pass_mixed_precision(Graph *g, DType half)
 	if (half == DT_F32)
 		return 0;
 	DLCC_ASSERT(ir_dt_is_half(half));
-	int nold = g->nnodes;
-	MixPrec p = {g, half, calloc(g->nvalues + 1, sizeof(Value *)), malloc((2 * nold + 1) * sizeof(Node *)), 0};
+	int nold = g->nnodes; /* each node gains at most two Casts */
+	MixPrec p = {g, half, calloc(g->nvalues + 1, sizeof(Value *)), malloc((3 * nold + 1) * sizeof(Node *)), 0};
 	Node **old = malloc((nold + 1) * sizeof *old);
 	DLCC_ASSERT(p.cast && p.sched && old);
 	memcpy(old, g->nodes, nold * sizeof *old);

@@ -64,6 +64,7 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 	static const char *const emits[] = {"so", "a", "cuda", "ptx", "ir", "dot", "dl", NULL};
 	static const char *const modes[] = {"train", "infer", NULL};
 	static const char *const precs[] = {"fp32", "fp16", "bf16", "fp64", NULL};
+	static const char *const convs[] = {"auto", "direct", "im2col", NULL};
 	const char *v;
 	if ((v = arg_value(argc, argv, i, "-o"))) o->out = v;
 	else if ((v = arg_value(argc, argv, i, "--mode"))) o->mode = one_of("--mode", v, modes);
@@ -80,6 +81,7 @@ int compile_opts_parse(CompileOpts *o, int argc, char **argv, int *i)
 	else if ((v = arg_value(argc, argv, i, "--loss-scale"))) o->loss_scale = arg_double("--loss-scale", v);
 	else if ((v = arg_value(argc, argv, i, "--loss-scale-window")))
 		o->loss_scale_window = arg_long("--loss-scale-window", v, 1, 1 << 30);
+	else if ((v = arg_value(argc, argv, i, "--conv"))) o->conv = one_of("--conv", v, convs);
 	else if ((v = arg_value(argc, argv, i, "--batch"))) o->batch = arg_long("--batch", v, 1, 1 << 20);
 	else if ((v = arg_value(argc, argv, i, "--emit"))) o->emit = one_of("--emit", v, emits);
 	else if ((v = arg_value(argc, argv, i, "--dump-ir"))) o->dump = v;
@@ -150,6 +152,19 @@ static void apply_schedule_flags(const CompileOpts *o, LrSchedule *s)
 	DLCC_ASSERT(!ir_lr_invalid(s));
 }
 
+/* --conv, else DLCC_CONV, else auto: which convolutions become im2col + GEMM (passes/im2col.c) */
+static int conv_path(const char *flag)
+{
+	const char *v = flag ? flag : getenv("DLCC_CONV");
+	if (!v || !*v || !strcmp(v, "auto"))
+		return IM2COL_AUTO;
+	if (!strcmp(v, "direct"))
+		return IM2COL_NONE;
+	if (!strcmp(v, "im2col"))
+		return IM2COL_ALL;
+	die(EXIT_USAGE, "DLCC_CONV=%s: expected auto, direct or im2col", v);
+}
+
 void compile_opts_finish(CompileOpts *o)
 {
 	TrainOpts d;
@@ -173,6 +188,7 @@ void compile_opts_finish(CompileOpts *o)
 	d.schedule = sched;
 	if (!strcmp(d.optimizer, "momentum") && d.momentum == 0)
 		die(EXIT_USAGE, "--optimizer momentum needs --momentum > 0");
+	d.conv = conv_path(o->conv);
 	d.half = !strcmp(o->precision, "fp16") ? DT_F16 : !strcmp(o->precision, "bf16") ? DT_BF16 : DT_F32;
 	if ((o->loss_scale || o->loss_scale_window) && d.half != DT_F16)
 		die(EXIT_USAGE, "--loss-scale and --loss-scale-window apply to --precision fp16 only");

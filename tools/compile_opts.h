@@ -12,6 +12,7 @@
 
 typedef struct {
 	const char *model, *out, *emit, *dump, *mode, *precision, *arch;
+	const char *conv; /* --conv auto|direct|im2col, NULL: DLCC_CONV or auto */
 	TrainOpts train;
 	int batch, verbose, quiet, no_fuse;
 	int lr_set, momentum_set, wd_set;

@@ -21,6 +21,7 @@ static void usage(FILE *f)
 	      "            [--beta1 X] [--beta2 X] [--eps X] [--schedule constant|step|cosine] [--warmup W]\n"
 	      "            [--step-size S] [--gamma G] [--schedule-steps T] [--min-lr X]\n"
 	      "            [--precision fp32|fp16|bf16|fp64] [--loss-scale S] [--loss-scale-window W] [--batch N]\n"
+	      "            [--conv auto|direct|im2col]\n"
 	      "            [--emit so|a|cuda|ptx|ir|dot|dl] [--dump-ir after-all|PASS,...] [--no-fuse] [-v]\n"
 	      "       dlcc train OUT.so --input NAME=X.npy --label Y.npy --batch B (--steps S | --epochs E)\n"
 	      "            [--no-shuffle] [--seed S] [--log FILE.csv] [--save F.safetensors] [--load F.safetensors]\n"

@@ -6,7 +6,8 @@
  * inputs so the batch extent B is a run-time value, and cover every attribute that changes the
  * kernel text: bias, groups, depthwise, stride, dilation, asymmetric pads, 1-D, ceil_mode,
  * count_include_pad, the gradient ops fed by their forward ops (MaxPoolGrad by MaxPool's
- * indices), and Pad/PadGrad in each mode, negative pads included.
+ * indices), and Pad/PadGrad in each mode, negative pads included. The convolutions again after
+ * pass_im2col (Im2Col, Col2Im, MatMul), in f32 and under mixed precision.
  * The harness (artifact open, random inputs, compare) is th_check_infer in harness.c.
  */
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 #include "codegen/codegen.h"
 #include "dlcc/dlcc.h"
 #include "ir/interp.h"
+#include "passes/passes.h"
 
 #define DIMS(...) ((int64_t[]){__VA_ARGS__})
 #define SHAPE(...) ir_shape(sizeof DIMS(__VA_ARGS__) / sizeof(int64_t), DIMS(__VA_ARGS__))
@@ -84,6 +86,62 @@ Test(codegen_conv, conv_and_grads)
 	conv_case(g, "dw", SHAPE(-1, 3, 6, 6), SHAPE(3, 1, 3, 3), (Win){2, I(3, 3), two, one, I(1, 1, 1, 1), 3}, 1);
 	conv_case(g, "1d", SHAPE(-1, 3, 7), SHAPE(2, 3, 3), (Win){1, I(3), I(2), I(1), I(1, 0)}, 1);
 	th_check_infer(g, 4, 3, 0);
+	ir_graph_free(g);
+}
+
+/* g after pass_im2col (every convolution; mixed precision first when half is not f32): the
+ * interpreter gives what it gave on g (float64, to 1e-12), and the kernels (Im2Col, Col2Im,
+ * the GEMMs through the CPU cuBLAS) give what the interpreter gives */
+static void check_lowered(Graph *g, DType half)
+{
+	Graph *h = ir_graph_clone(g);
+	cr_assert_eq(pass_mixed_precision(h, half), 0, "%s", h->err);
+	cr_assert_eq(pass_im2col(h, IM2COL_ALL), 0, "%s", h->err);
+	cr_assert_eq(ir_verify(h), 0, "%s", h->err);
+	for (int i = 0; i < h->nnodes; i++)
+		cr_assert(h->nodes[i]->op != OP_CONV && h->nodes[i]->op != OP_CONV_GRAD_INPUT &&
+			  h->nodes[i]->op != OP_CONV_GRAD_WEIGHT, "a convolution was left: %s", h->nodes[i]->name);
+	if (half == DT_F32) {
+		void **in = th_make_inputs(g, 3, DT_F64, 0);
+		Interp *a = th_interp(g, DT_F64, 3), *b = th_interp(h, DT_F64, 3);
+		th_set_inputs(a, g, in, DT_F64);
+		th_set_inputs(b, h, in, DT_F64);
+		cr_assert_eq(interp_run(a, 1), 0, "%s", interp_error(a));
+		cr_assert_eq(interp_run(b, 1), 0, "%s", interp_error(b));
+		for (int i = 0; i < g->noutputs; i++) {
+			int64_t n = ir_numel_at(&g->outputs[i]->shape, 3);
+			double *want = calloc(n + 1, 8), *got = calloc(n + 1, 8);
+			cr_assert_eq(interp_get_f64(a, g->outputs[i], want), 0);
+			cr_assert_eq(interp_get_f64(b, h->outputs[i], got), 0);
+			th_expect_close(g->outputs[i]->name, got, want, n, 1e-12);
+			free(want);
+			free(got);
+		}
+		interp_free(a);
+		interp_free(b);
+		th_free_list(in, g->ninputs);
+	}
+	th_check_infer(h, 4, 3, 0);
+	ir_graph_free(h);
+}
+
+/* the same configurations as im2col + GEMM: groups, depthwise, stride, dilation, asymmetric
+ * pads, 1-D, a pointwise window (no Im2Col / Col2Im), in f32, fp16 and bf16 */
+Test(codegen_conv, im2col_conv_and_grads)
+{
+	int64_t one[] = {1, 1}, two[] = {2, 2};
+	Graph *g = ir_graph_new("conv_im2col");
+	conv_case(g, "p1", SHAPE(-1, 3, 5, 5), SHAPE(4, 3, 3, 3), (Win){2, I(3, 3), one, one, I(1, 1, 1, 1)}, 1);
+	conv_case(g, "s2", SHAPE(-1, 3, 6, 5), SHAPE(2, 3, 3, 2), (Win){2, I(3, 2), two, one, I(0, 1, 1, 0)}, 0);
+	conv_case(g, "d2", SHAPE(-1, 2, 7, 7), SHAPE(3, 2, 3, 3), (Win){2, I(3, 3), one, two, I(2, 1, 2, 1)}, 1);
+	conv_case(g, "g2", SHAPE(-1, 4, 5, 5), SHAPE(6, 2, 3, 3), (Win){2, I(3, 3), one, one, I(1, 1, 1, 1), 2}, 1);
+	conv_case(g, "dw", SHAPE(-1, 3, 6, 6), SHAPE(3, 1, 3, 3), (Win){2, I(3, 3), two, one, I(1, 1, 1, 1), 3}, 1);
+	conv_case(g, "1d", SHAPE(-1, 3, 7), SHAPE(2, 3, 3), (Win){1, I(3), I(2), I(1), I(1, 0)}, 1);
+	conv_case(g, "pw", SHAPE(-1, 4, 3, 5), SHAPE(6, 2, 1, 1), (Win){2, I(1, 1), one, one, I(0, 0, 0, 0), 2}, 1);
+	conv_case(g, "pw2", SHAPE(-1, 4, 5, 5), SHAPE(3, 4, 1, 1), (Win){2, I(1, 1), two, one, I(0, 0, 0, 0)}, 0);
+	check_lowered(g, DT_F32);
+	check_lowered(g, DT_F16);
+	check_lowered(g, DT_BF16);
 	ir_graph_free(g);
 }
 

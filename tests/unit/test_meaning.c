@@ -13,6 +13,8 @@
  * rounding. The mixed-precision pass (fp16, bf16) agrees bit for bit too: in float64 the
  * interpreter does not round to half precision, so this checks that its Casts rewire every
  * product to the same operands (its rounding is checked by tests/e2e/mixed_precision.sh).
+ * The im2col lowering (every convolution, and after mixed precision) agrees to 1e-12: its
+ * matrix products and Col2Im add the same terms grouped differently.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -118,7 +120,13 @@ static void check_pass(const char *model, const Graph *g, const char *name, doub
 }
 
 static const char *const passes[] = {"fold", "dce", "cse", "simplify", "cse,simplify,dce", "mixed-fp16",
-				     "mixed-bf16"};
+				     "mixed-bf16", "im2col-all", "mixed-fp16,im2col-all", "im2col"};
+
+/* fold rounds to the node's dtype; im2col sums the same products in another grouping */
+static double pass_tol(const char *pass)
+{
+	return !strcmp(pass, "fold") ? 1e-6 : strstr(pass, "im2col") ? 1e-12 : 0;
+}
 
 static void check_model(const char *path)
 {
@@ -127,7 +135,7 @@ static void check_model(const char *path)
 	cr_assert(g, "%s", err);
 	cr_assert_eq(pass_mark_params(g), 0, "%s", g->err);
 	for (size_t i = 0; i < sizeof passes / sizeof *passes; i++)
-		check_pass(path, g, passes[i], !strcmp(passes[i], "fold") ? 1e-6 : 0);
+		check_pass(path, g, passes[i], pass_tol(passes[i]));
 	cr_assert_eq(pass_fold_constants(g), 0);
 	cr_assert_eq(pass_dce(g), 0);
 	TrainOpts o;
@@ -135,7 +143,7 @@ static void check_model(const char *path)
 	o.loss = g->outputs[0]->shape.rank == 0 ? "none" : "cross_entropy";
 	cr_assert_eq(pass_build_training(g, &o), 0, "%s: %s", path, g->err);
 	for (size_t i = 0; i < sizeof passes / sizeof *passes; i++)
-		check_pass(path, g, passes[i], !strcmp(passes[i], "fold") ? 1e-6 : 0);
+		check_pass(path, g, passes[i], pass_tol(passes[i]));
 	ir_graph_free(g);
 }
 

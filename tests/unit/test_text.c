@@ -343,6 +343,17 @@ static void add_conv_family(Graph *g)
 	ir_set_ints(g, n, "pads", 8, (int64_t[]){0, 0, 1, 2, 0, 0, 2, -1});
 	ir_set_s(g, n, "mode", "reflect");
 	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_IM2COL, NULL, 1, &x);
+	conv_win(g, n);
+	Value *cols = fin(g, n, 0); /* [N,1,18,9] */
+	n = node(g, OP_COL2IM, NULL, 1, &cols);
+	conv_win(g, n);
+	ir_set_ints(g, n, "shape", 4, (int64_t[]){N, 2, 5, 5});
+	ir_add_output(g, fin(g, n, 0));
+	n = node(g, OP_IM2COL, NULL, 1, &x);
+	conv_win(g, n);
+	ir_set_s(g, n, "layout", "pixel");
+	ir_add_output(g, fin(g, n, 0)); /* [1,9N,18] */
 }
 
 static Graph *build_everything(void)
@@ -673,13 +684,13 @@ Test(text_passes, run_named_and_pipeline)
 	Graph *g = small();
 	cr_assert_eq(pass_run_named(g, "nope"), -1);
 	cr_assert(strstr(g->err, "unknown pass 'nope' (known: fold, dce, cse, simplify, verify, mark-params, train, fuse, "
-			     "mixed-fp16, mixed-bf16)"), "%s",
+			     "mixed-fp16, mixed-bf16, im2col, im2col-all)"), "%s",
 		  g->err);
 	const char *const *names = pass_names();
 	int n = 0;
 	while (names[n])
 		n++;
-	cr_assert_eq(n, 10);
+	cr_assert_eq(n, 12);
 	ir_graph_free(g);
 
 	g = parse_ok("graph g {\n input %x: f32[N,4]\n param %w: f32[4,3]\n const %c: f32[] = 2\n"
