@@ -128,20 +128,27 @@ static int compile_gpu(Build *b, const CgOpts *o, CgBinaries *bin, char *err, si
 	return 0;
 }
 
+/* the C compiler starts on the kernels' CPU version (cg_link_start) before NVRTC runs */
 static int emit_artifact(Build *b, Graph *infer, Graph *train, const CgOpts *o, char *err, size_t errlen)
 {
 	CgBinaries bin;
-	if (compile_gpu(b, o, &bin, err, errlen) < 0)
+	int ptx = !strcmp(o->emit, "ptx");
+	CgLink *link = ptx ? NULL : cg_link_start(b->e.dev.s, b->e.emu.s, o, err, errlen);
+	if (!ptx && !link)
 		return -1;
+	if (compile_gpu(b, o, &bin, err, errlen) < 0) {
+		cg_link_abort(link);
+		return -1;
+	}
 	int rc;
-	if (!strcmp(o->emit, "ptx")) {
+	if (ptx) {
 		rc = cg_write_file(o->out_path, bin.ptx, bin.ptx_size, err, errlen);
 	} else {
 		cg_emit_desc(&b->e, &b->L, infer, train, bin.cubin80_size, bin.cubin90_size, bin.ptx_size,
 			     ws_bytes(b));
 		unsigned char *params = cg_param_init(&b->L, b->have_pi ? &b->pi : NULL, b->have_pt ? &b->pt : NULL);
 		CgArtifact a = {b->e.dev.s, b->e.emu.s, b->e.host.s, params, b->L.param_bytes, &bin};
-		rc = cg_link(&a, o, err, errlen);
+		rc = cg_link_finish(link, &a);
 		free(params);
 	}
 	cg_binaries_free(&bin);

@@ -294,7 +294,15 @@ typedef struct {
 	size_t param_bytes;
 	const CgBinaries *bin;
 } CgArtifact;
-int cg_link(const CgArtifact *a, const CgOpts *o, char *err, size_t errlen);
+/* Linking in two halves, so that the C compiler works on the kernels' CPU version while NVRTC
+ * compiles them for the GPU: cg_link_start makes the temporary directory, writes kernels.cu and
+ * kernels_emu.c and starts `cc -c kernels_emu.c` in the background; cg_link_finish writes the
+ * rest (host.c, blobs), waits for it and links OUT (a->kernels and a->emu are not used again);
+ * cg_link_abort cleans up when something failed in between. */
+typedef struct CgLink CgLink;
+CgLink *cg_link_start(const char *kernels, const char *emu, const CgOpts *o, char *err, size_t errlen);
+int cg_link_finish(CgLink *l, const CgArtifact *a);
+void cg_link_abort(CgLink *l);
 int cg_write_file(const char *path, const void *data, size_t n, char *err, size_t errlen);
 
 #endif

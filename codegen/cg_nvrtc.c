@@ -86,9 +86,11 @@ int cg_nvrtc_available(void) { return load(); }
 typedef struct {
 	const char *src;
 	char arch[32];     /* "sm_80" or "compute_80" */
-	int want_ptx, verbose;
+	int want_ptx, also_ptx, verbose; /* also_ptx: a CUBIN job that keeps its PTX too */
 	unsigned char *out;
 	size_t size;
+	char *ptx;         /* also_ptx */
+	size_t ptx_size;
 	char err[512];
 } Job;
 
@@ -123,6 +125,12 @@ static int fetch(Job *j, nvrtcProgram p)
 	DLCC_ASSERT(j->out);
 	r = j->want_ptx ? nv.ptx(p, (char *)j->out) : nv.cubin(p, (char *)j->out);
 	j->out[j->size] = 0;
+	if (r == NVRTC_SUCCESS && j->also_ptx && (r = nv.ptx_size(p, &j->ptx_size)) == NVRTC_SUCCESS) {
+		j->ptx = malloc(j->ptx_size + 1);
+		DLCC_ASSERT(j->ptx);
+		r = nv.ptx(p, j->ptx);
+		j->ptx[j->ptx_size] = 0;
+	}
 	return r == NVRTC_SUCCESS ? 0 : (snprintf(j->err, sizeof j->err, "%s", nv.error_string(r)), -1);
 }
 
@@ -152,8 +160,10 @@ static void *run_job(void *arg)
 	return NULL;
 }
 
-/* which targets: arch NULL = sm_80 + sm_90 + compute_80; "sm_80"/"sm_90": that CUBIN + PTX;
- * anything else "sm_XY": PTX for compute_XY only */
+/* which targets: arch NULL = sm_80 + sm_90 CUBINs and PTX; "sm_80"/"sm_90": that CUBIN + PTX;
+ * anything else "sm_XY": PTX for compute_XY only. The PTX comes from the first CUBIN job (NVRTC
+ * makes it on the way; PTX for sm_80 is JIT-compiled by the driver on any newer GPU), which
+ * saves a third front-end run of the whole source. */
 static int plan_jobs(const CgOpts *o, Job *jobs, const char *src, char *err, size_t errlen)
 {
 	const char *a = o->arch;
@@ -164,8 +174,12 @@ static int plan_jobs(const CgOpts *o, Job *jobs, const char *src, char *err, siz
 		snprintf(jobs[n++].arch, 32, "sm_80");
 	if (!a || cc == 90)
 		snprintf(jobs[n++].arch, 32, "sm_90");
-	snprintf(jobs[n].arch, 32, "compute_%d", a ? cc : 80);
-	jobs[n++].want_ptx = 1;
+	if (n > 0) {
+		jobs[0].also_ptx = 1;
+	} else {
+		snprintf(jobs[n].arch, 32, "compute_%d", cc);
+		jobs[n++].want_ptx = 1;
+	}
 	for (int i = 0; i < n; i++) {
 		jobs[i].src = src;
 		jobs[i].verbose = o->verbose;
@@ -184,6 +198,10 @@ static void take(const Job *j, CgBinaries *b)
 	} else {
 		b->cubin90 = j->out;
 		b->cubin90_size = j->size;
+	}
+	if (j->also_ptx) {
+		b->ptx = j->ptx;
+		b->ptx_size = j->ptx_size;
 	}
 }
 
