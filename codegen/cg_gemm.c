@@ -219,7 +219,8 @@ static void emit_epilogue_kernel(CgEmit *e, const CgGroup *gr, const Value *D, c
 int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
 {
 	const Node *p = gr->nodes[0], *add = gr->nodes[1];
-	const Value *A = p->in[0], *B = p->in[1], *bias = add->in[1], *D = gr->nodes[gr->n - 1]->out[0];
+	const Value *bias = add->in[add->in[0] == p->out[0] ? 1 : 0];
+	const Value *A = p->in[0], *B = p->in[1], *D = gr->nodes[gr->n - 1]->out[0];
 	int relu = gr->n == 3;
 	if (check_float(e, p) < 0)
 		return -1;

@@ -16,9 +16,10 @@
  *                and the sum of that gradient over all but the class axis (the bias gradient);
  *   optimizer    every update node of the step with the same op and attributes (multi-tensor);
  *   epilogue     a matrix product (Gemm, or MatMul by a 2-D matrix) whose result only a group
- *                of exactly [Add(bias)] or [Add(bias), Relu] reads, with a bias vector along
- *                its last axis, joins that group as its first member: codegen makes the three
- *                one cuBLASLt call with a BIAS / RELU_BIAS epilogue (codegen/cg_gemm.c).
+ *                of exactly [Add(bias)] or [Add(bias), Relu] reads (either operand order), with
+ *                a bias vector along its last axis, joins that group as its first member:
+ *                codegen makes them one cuBLASLt call with a BIAS / RELU_BIAS epilogue
+ *                (codegen/cg_gemm.c).
  * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
  * x where that exists (relu(x) > 0 exactly when x > 0).
  * First, Gemm's bias C (beta = 1) becomes an Add after a bias-free Gemm, so that the bias add
@@ -379,8 +380,9 @@ static void attach_epilogue(Fuse *f, int G)
 	const Node *add = g->nodes[m[0]];
 	if (add->op != OP_ADD || (n == 2 && (g->nodes[m[1]]->op != OP_RELU || !sole_reader(f, add->out[0], m[1]))))
 		return;
-	const Value *y = add->in[0], *b = add->in[1];
-	if (!y->def || !epilogue_product(y->def) || !sole_reader(f, y, m[0]))
+	int pi = add->in[0]->def && epilogue_product(add->in[0]->def) ? 0 : 1; /* Add(P, b) or Add(b, P) */
+	const Value *y = add->in[pi], *b = add->in[1 - pi];
+	if (!y->def || !epilogue_product(y->def) || !sole_reader(f, y, m[0]) || b == y)
 		return;
 	int64_t cols = y->shape.d[y->shape.rank - 1];
 	if (b->dt != DT_F32 || ir_has_batch(&b->shape) || ir_numel(&b->shape) != cols || cols < 1 ||
