@@ -29,6 +29,8 @@ static CgGroupKind group_kind(const CgGroup *gr)
 		return CG_G_LOSS;
 	if (ir_ops[gr->nodes[0]->op].kclass == K_GEMM)
 		return CG_G_GEMM;
+	if (gr->nodes[0]->op == OP_TRANSPOSE)
+		return CG_G_MOVE;
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
 }
 
@@ -42,6 +44,7 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		int ok;
 		switch (gr->kind) {
 		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
+		case CG_G_MOVE: ok = gr->n == 2 && n->op == (i ? OP_CAST : OP_TRANSPOSE); break;
 		case CG_G_GEMM: /* product, Add(bias)[, Relu] (passes/fuse.c) */
 			ok = gr->n <= 3 && (i == 0 ? k == K_GEMM : n->op == (i == 1 ? OP_ADD : OP_RELU));
 			break;
@@ -163,6 +166,7 @@ int cg_emit_group(CgEmit *e, const CgGroup *gr)
 	case CG_G_LOSS: return cg_emit_loss_group(e, gr);
 	case CG_G_OPTIM: return cg_emit_optimizer_group(e, gr);
 	case CG_G_GEMM: return cg_emit_gemm_group(e, gr);
+	case CG_G_MOVE: return cg_emit_transpose_cast(e, gr);
 	}
 	return -1;
 }

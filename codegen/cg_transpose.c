@@ -2,20 +2,25 @@
  * cg_transpose.c — Transpose: one thread per output element; the output index decomposes over
  * the output dims, and output dim j walks the input with the stride of input dim perm[j].
  * Works for any dtype (the element is copied, not computed). `perm` is checked by the shape
- * rule; every extent is a constant or an expression of the batch B.
+ * rule; every extent is a constant or an expression of the batch B. A Transpose whose result only
+ * a float-to-float Cast reads (mixed precision: the operand of a product) runs as one kernel with
+ * that Cast (fusion group [Transpose, Cast], passes/fuse.c): the element is converted on store.
  */
 #include <stdio.h>
 
 #include "codegen/cg_internal.h"
 
-int cg_emit_transpose(CgEmit *e, const Node *n)
+/* y = transpose of n's input, stored as y's dtype (n's result, or a Cast of it) */
+static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *what)
 {
-	const Value *x = n->in[0], *y = n->out[0];
+	const Value *x = n->in[0];
 	int cnt = 0;
 	const int64_t *perm = ir_attr_ints(n, "perm", &cnt);
 	DLCC_ASSERT(perm && cnt == x->shape.rank);
 	CgKernel k;
-	cg_kernel_begin(e, &k, n, NULL);
+	cg_kernel_begin(e, &k, what ? NULL : n, what);
+	if (what)
+		snprintf(k.name, sizeof k.name, "k%d_transpose_cast", e->nkernels);
 	cg_arg_out(&k, "y", y);
 	cg_arg_in(&k, "x0", x);
 	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&y->shape, 0, y->shape.rank, "b"));
@@ -26,7 +31,14 @@ int cg_emit_transpose(CgEmit *e, const Node *n)
 	for (int j = y->shape.rank - 1; j >= 0; j--)
 		cg_printf(d, "\t\t{ long long c = t %% %s; t /= %s; o += c * %s; }\n", cg_dim(y->shape.d[j], "B"),
 			  cg_dim(y->shape.d[j], "B"), cg_prod(&x->shape, (int)perm[j] + 1, x->shape.rank, "B"));
-	cg_puts(d, "\t\ty[i] = x0[o];\n\t}\n");
+	cg_printf(d, "\t\ty[i] = %s;\n\t}\n", y->dt == x->dt ? "x0[o]" : cg_st(y->dt, cg_ld(x->dt, "x0[o]")));
 	cg_kernel_close(e, &k);
 	return 0;
+}
+
+int cg_emit_transpose(CgEmit *e, const Node *n) { return emit_transpose(e, n, n->out[0], NULL); }
+
+int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr)
+{
+	return emit_transpose(e, gr->nodes[0], gr->nodes[1]->out[0], cg_group_comment(gr));
 }

@@ -20,6 +20,8 @@
  *                a bias vector along its last axis, joins that group as its first member:
  *                codegen makes them one cuBLASLt call with a BIAS / RELU_BIAS epilogue
  *                (codegen/cg_gemm.c).
+ *   move         a Transpose whose result only a float-to-float Cast reads, with that Cast
+ *                (mixed precision: the transposed operand of a product is stored in half).
  * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
  * x where that exists (relu(x) > 0 exactly when x > 0).
  * First, Gemm's bias C (beta = 1) becomes an Add after a bias-free Gemm, so that the bias add
@@ -394,6 +396,26 @@ static void attach_epilogue(Fuse *f, int G)
 	f->groups[G].size++;
 }
 
+/* [Transpose, Cast]: a Cast alone in its group whose operand only it reads, made by an
+ * ungrouped Transpose, takes the Transpose in */
+static void attach_transposes(Fuse *f)
+{
+	Graph *g = f->g;
+	for (int j = 0; j < g->nnodes; j++) {
+		const Node *c = g->nodes[j];
+		int G = f->grp[j];
+		if (c->op != OP_CAST || G < 0 || f->groups[G].size != 1 || f->groups[G].kind != G_EW)
+			continue;
+		const Value *t = c->in[0];
+		if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, j) || f->grp[f->pos[t->def->id]] >= 0)
+			continue;
+		int p = f->pos[t->def->id];
+		f->grp[p] = G;
+		f->groups[G].first = p;
+		f->groups[G].size++;
+	}
+}
+
 static void attach_epilogues(Fuse *f)
 {
 	for (int G = 0; G < f->ngroups; G++)
@@ -496,6 +518,7 @@ int pass_fuse(Graph *g)
 	index_uses(&f);
 	walk(&f);
 	attach_epilogues(&f);
+	attach_transposes(&f);
 	apply(&f);
 	free(f.use0);
 	free(f.use);
