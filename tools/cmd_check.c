@@ -25,7 +25,7 @@ typedef struct {
 	int fails;
 } Cmp;
 
-static void compare(Cmp *c, const char *what, const float *got, const double *want, int64_t n)
+static void compare_d(Cmp *c, const char *what, const double *got, const double *want, int64_t n)
 {
 	double worst = 0;
 	int64_t at = -1;
@@ -45,6 +45,18 @@ static void compare(Cmp *c, const char *what, const float *got, const double *wa
 		       got[at], want[at]);
 	}
 }
+
+static void compare(Cmp *c, const char *what, const float *got, const double *want, int64_t n)
+{
+	double *g = malloc((n + 1) * sizeof *g);
+	for (int64_t i = 0; i < n; i++)
+		g[i] = got[i];
+	compare_d(c, what, g, want, n);
+	free(g);
+}
+
+/* --precision fp64: the artifact's float inputs and outputs are float64 (dlcc_tensor_info) */
+static int real_f64;
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -71,6 +83,12 @@ static void *random_data(const Value *v, int64_t b, int64_t classes, uint64_t *r
 	if (v->dt != DT_F32)
 		die(EXIT_USAGE, "check: input '%s' has dtype %s; only f32 and i64 inputs are generated",
 		    v->name, ir_dt_name(v->dt));
+	if (real_f64) {
+		double *p = malloc(8 * n + 8);
+		for (int64_t i = 0; i < n; i++)
+			p[i] = (float)rng_normal(rng);
+		return p;
+	}
 	float *p = malloc(4 * n + 4);
 	for (int64_t i = 0; i < n; i++)
 		p[i] = (float)rng_normal(rng);
@@ -122,19 +140,22 @@ static void check_infer(Cmp *c, Artifact *a, dlcc_model *m, Graph *g, void **in,
 {
 	Interp *it = new_interp(g, b);
 	for (int i = 0; i < g->ninputs; i++)
-		interp_set(it, g->inputs[i], in[i], g->inputs[i]->dt);
+		interp_set(it, g->inputs[i], in[i], real_f64 && g->inputs[i]->dt == DT_F32 ? DT_F64 : g->inputs[i]->dt);
 	if (interp_run(it, 0) < 0)
 		die(EXIT_RUNTIME, "interpreter: %s", interp_error(it));
 	void **out = calloc(g->noutputs, sizeof *out);
 	for (int i = 0; i < g->noutputs; i++)
-		out[i] = malloc(4 * ir_numel_at(&g->outputs[i]->shape, b) + 4);
+		out[i] = malloc(8 * ir_numel_at(&g->outputs[i]->shape, b) + 8);
 	if (a->infer(m, (int)b, (const void *const *)in, out) < 0)
 		die(EXIT_RUNTIME, "artifact: %s", a->error(m));
 	for (int i = 0; i < g->noutputs; i++) {
 		double *want = interp_value(it, g->outputs[i], b);
 		char what[256];
 		snprintf(what, sizeof what, "output %s", g->outputs[i]->name);
-		compare(c, what, out[i], want, ir_numel_at(&g->outputs[i]->shape, b));
+		if (a->output(m, i)->dtype == DLCC_F64)
+			compare_d(c, what, out[i], want, ir_numel_at(&g->outputs[i]->shape, b));
+		else
+			compare(c, what, out[i], want, ir_numel_at(&g->outputs[i]->shape, b));
 		free(want);
 		free(out[i]);
 	}
@@ -147,7 +168,7 @@ static void check_train(Cmp *c, Artifact *a, dlcc_model *m, Graph *g, void **in,
 {
 	Interp *it = new_interp(g, b);
 	for (int i = 0; i < g->ninputs; i++)
-		interp_set(it, g->inputs[i], in[i], g->inputs[i]->dt);
+		interp_set(it, g->inputs[i], in[i], real_f64 && g->inputs[i]->dt == DT_F32 ? DT_F64 : g->inputs[i]->dt);
 	if (g->label)
 		interp_set(it, g->label, label, g->label->dt);
 	const Value *ls = NULL; /* fp16 loss scaling: the state k of the scale */
@@ -228,6 +249,7 @@ int cmd_check(int argc, char **argv)
 		die(EXIT_USAGE, "--run-batch %lld is larger than --batch %d", (long long)b, o.batch);
 	compile_opts_finish(&o);
 	interp_precision = o.train.half != DT_F32 ? DT_F32 : DT_F64;
+	real_f64 = compile_precision(&o) == DT_F64;
 	/* Under mixed precision the interpreter and the kernels round the same products to half
 	 * precision but accumulate them in a different order, so a value close to a rounding boundary
 	 * can round to neighbouring halves: one fp16 ulp is 2^-11 of the value, one bf16 ulp 2^-8. */

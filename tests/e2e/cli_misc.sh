@@ -21,6 +21,7 @@ grep -q "parameters: 17226" "$T/info" || fail "dlcc info: wrong parameter count"
 grep -q "workspace .* = 1.0[0-4][0-9]x the lower bound .*(fixed head" "$T/info" || fail "dlcc info: workspace over 1.05x the lower bound"
 grep -q "^# memory plan of this program" "$T/m.dlir" || fail "--emit ir lacks the memory plan comment"
 "$DLCC" info "$M" --counts --batch 128 | grep -q "^| mlp.onnx | 4 | 8 |" || fail "dlcc info --counts"
+"$DLCC" check "$M" --precision fp64 --steps 2 --device "$DEV" >/dev/null || fail "dlcc check --precision fp64 (float64 inputs and outputs)"
 # save, load, and continue: two runs of 5 steps equal one run of 10 steps (adam: state saved)
 "$DLCC" "$TR/mlp_small.onnx" -o "$T/s.so" --optimizer adam --lr 0.01 --batch 4 2>/dev/null
 tr() { "$DLCC" train "$T/s.so" --input x="$TR/x.npy" --label "$TR/y.npy" --batch 4 --no-shuffle --device "$DEV" "$@" >/dev/null; }
