@@ -31,6 +31,8 @@ static CgGroupKind group_kind(const CgGroup *gr)
 		return CG_G_GEMM;
 	if (gr->nodes[0]->op == OP_TRANSPOSE)
 		return CG_G_MOVE;
+	if (gr->nodes[0]->op == OP_CAST && gr->nodes[0]->in[0]->kind == V_PARAM)
+		return CG_G_CASTS;
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
 }
 
@@ -45,6 +47,9 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		switch (gr->kind) {
 		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
 		case CG_G_MOVE: ok = gr->n == 2 && n->op == (i ? OP_CAST : OP_TRANSPOSE); break;
+		case CG_G_CASTS:
+			ok = n->op == OP_CAST && n->in[0]->kind == V_PARAM && n->out[0]->dt == gr->nodes[0]->out[0]->dt;
+			break;
 		case CG_G_GEMM: /* product, Add(bias)[, Relu] (passes/fuse.c) */
 			ok = gr->n <= 3 && (i == 0 ? k == K_GEMM : n->op == (i == 1 ? OP_ADD : OP_RELU));
 			break;
@@ -167,6 +172,7 @@ int cg_emit_group(CgEmit *e, const CgGroup *gr)
 	case CG_G_OPTIM: return cg_emit_optimizer_group(e, gr);
 	case CG_G_GEMM: return cg_emit_gemm_group(e, gr);
 	case CG_G_MOVE: return cg_emit_transpose_cast(e, gr);
+	case CG_G_CASTS: return cg_emit_param_casts(e, gr);
 	}
 	return -1;
 }

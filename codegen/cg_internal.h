@@ -69,7 +69,7 @@ typedef struct {
 } CgLayout;
 
 /* ---- fusion groups (cg_fuse.c), read from the `fuse` attributes of passes/fuse.c ---- */
-typedef enum { CG_G_EW, CG_G_REDUCE, CG_G_LOSS, CG_G_OPTIM, CG_G_GEMM, CG_G_MOVE } CgGroupKind;
+typedef enum { CG_G_EW, CG_G_REDUCE, CG_G_LOSS, CG_G_OPTIM, CG_G_GEMM, CG_G_MOVE, CG_G_CASTS } CgGroupKind;
 typedef struct {
 	int id;              /* the attribute value */
 	CgGroupKind kind;
@@ -240,6 +240,8 @@ int cg_emit_optimizer_group(CgEmit *e, const CgGroup *gr);
 int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr);
 /* [Transpose, Cast]: the transpose stores the cast's dtype (cg_transpose.c) */
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr);
+/* the Casts of parameters to half precision, one multi-tensor launch (cg_scale.c) */
+int cg_emit_param_casts(CgEmit *e, const CgGroup *gr);
 /* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x);
 int cg_emit_softmax(CgEmit *e, const Node *n);

@@ -76,3 +76,39 @@ int cg_emit_loss_scale_update(CgEmit *e, const Node *n)
 	cg_kernel_close(e, &k);
 	return 0;
 }
+
+/*
+ * The mixed-precision copies of the parameters (passes/fuse.c "casts" group): every f32 → half
+ * Cast of a parameter in one launch, through a constant table (element count, cg_table_ref of
+ * the parameter, of the copy) like AllFinite's; grid-stride over each tensor in turn.
+ */
+int cg_emit_param_casts(CgEmit *e, const CgGroup *gr)
+{
+	CgKernel k;
+	cg_kernel_begin(e, &k, NULL, cg_group_comment(gr));
+	snprintf(k.name, sizeof k.name, "k%d_param_casts", e->nkernels);
+	CgBuf *d = &e->dev;
+	long long total = 0;
+	DType half = gr->nodes[0]->out[0]->dt;
+	cg_printf(d, "\n__constant__ long long %s_tab[] = {\n", k.name);
+	for (int i = 0; i < gr->n; i++) {
+		const Value *x = gr->nodes[i]->in[0], *y = gr->nodes[i]->out[0];
+		DLCC_ASSERT(!ir_has_batch(&x->shape) && x->dt == DT_F32 && y->dt == half);
+		cg_printf(d, "\t%lldLL, %lldLL, %lldLL,\n", (long long)ir_numel(&x->shape), cg_table_ref(e, x),
+			  cg_table_ref(e, y));
+		total += ir_numel(&x->shape);
+	}
+	cg_puts(d, "};\n");
+	cg_arg_raw(&k, "char *", "P", "P");
+	cg_arg_raw(&k, "char *", "W", "W");
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%lld)", total);
+	cg_kernel_open(e, &k);
+	cg_printf(d, "\tfor (int t = 0; t < %d; t++) {\n", gr->n);
+	cg_printf(d, "\t\tconst long long cnt = %s_tab[3 * t], rx = %s_tab[3 * t + 1], ry = %s_tab[3 * t + 2];\n",
+		  k.name, k.name, k.name);
+	cg_puts(d, "\t\tconst R *x = (const R *)((rx & 1 ? W : P) + (rx >> 1));\n");
+	cg_printf(d, "\t\t%s *y = (%s *)((ry & 1 ? W : P) + (ry >> 1));\n", cg_etype(half), cg_etype(half));
+	cg_printf(d, "\t\t%s\n\t\t\ty[i] = %s;\n\t}\n", cg_loop("i", "cnt"), cg_st(half, "x[i]"));
+	cg_kernel_close(e, &k);
+	return 0;
+}

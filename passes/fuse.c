@@ -21,7 +21,9 @@
  *                codegen makes them one cuBLASLt call with a BIAS / RELU_BIAS epilogue
  *                (codegen/cg_gemm.c).
  *   move         a Transpose whose result only a float-to-float Cast reads, with that Cast
- *                (mixed precision: the transposed operand of a product is stored in half).
+ *                (mixed precision: the transposed operand of a product is stored in half);
+ *   casts        every Cast of a parameter to half precision (mixed precision: the weights'
+ *                copies for the products), in one multi-tensor launch where the first runs.
  * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
  * x where that exists (relu(x) > 0 exactly when x > 0).
  * First, Gemm's bias C (beta = 1) becomes an Add after a bias-free Gemm, so that the bias add
@@ -40,7 +42,7 @@
 #define FUSE_MAX_TENSORS 16 /* kernel arguments of one elementwise group */
 #define FUSE_SHORT_ROW 256  /* the loss pair fuses for class axes shorter than this */
 
-typedef enum { G_EW, G_REDUCE, G_LOSS, G_OPTIM } GKind;
+typedef enum { G_EW, G_REDUCE, G_LOSS, G_OPTIM, G_CASTS } GKind;
 
 typedef struct {
 	GKind kind;
@@ -416,6 +418,30 @@ static void attach_transposes(Fuse *f)
 	}
 }
 
+/* the mixed-precision Casts of parameters (each alone in its group) become one group that runs
+ * where the first of them does: their operands exist from the start */
+static void group_param_casts(Fuse *f)
+{
+	Graph *g = f->g;
+	int G = -1;
+	for (int j = 0; j < g->nnodes; j++) {
+		const Node *c = g->nodes[j];
+		int old = f->grp[j];
+		if (c->op != OP_CAST || c->in[0]->kind != V_PARAM || !ir_dt_is_half(c->out[0]->dt) ||
+		    c->in[0]->dt != DT_F32 || (old >= 0 && f->groups[old].size != 1) || graph_visible(g, c->out[0]))
+			continue;
+		if (old >= 0)
+			f->groups[old].size = 0;
+		if (G < 0) {
+			G = new_group(f, G_CASTS, j);
+			f->groups[G].closed = 1;
+			continue;
+		}
+		f->grp[j] = G;
+		f->groups[G].size++;
+	}
+}
+
 static void attach_epilogues(Fuse *f)
 {
 	for (int G = 0; G < f->ngroups; G++)
@@ -519,6 +545,7 @@ int pass_fuse(Graph *g)
 	walk(&f);
 	attach_epilogues(&f);
 	attach_transposes(&f);
+	group_param_casts(&f);
 	apply(&f);
 	free(f.use0);
 	free(f.use);
