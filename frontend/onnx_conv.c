@@ -24,24 +24,6 @@ typedef struct {
 
 static const char *label(NodeCx *x) { return onnx_node_label(x->c, x->n); }
 
-static Value *input(NodeCx *x, int i)
-{
-	if (i >= x->nin || !x->in[i]) {
-		onnx_fail(x->c, "%s: input %d is missing", x->who, i);
-		return NULL;
-	}
-	return onnx_value(x->c, x->in[i], x->who);
-}
-
-static Value *finish(NodeCx *x, Node *nd)
-{
-	if (ir_finish(x->c->g, nd) < 0) {
-		onnx_fail(x->c, "%s", x->c->g->err);
-		return NULL;
-	}
-	return nd->out[0];
-}
-
 /* a string attribute, dflt when absent */
 static int attr_str(NodeCx *x, const char *name, const char *dflt, char *out, size_t len)
 {
@@ -148,19 +130,19 @@ static int kernel(NodeCx *x, const Value *w, Win *win)
 
 int onnx_imp_conv(NodeCx *x)
 {
-	Value *in[3] = {input(x, 0), input(x, 1), NULL};
+	Value *in[3] = {onnx_input(x, 0), onnx_input(x, 1), NULL};
 	Win w = {0};
 	int64_t group;
 	if (!in[0] || !in[1] || check_spatial(x, in[0], &w.sp) < 0)
 		return -1;
-	if (x->nin >= 3 && x->in[2] && !(in[2] = input(x, 2)))
+	if (x->nin >= 3 && x->in[2] && !(in[2] = onnx_input(x, 2)))
 		return -1;
 	if (kernel(x, in[1], &w) < 0 || read_window(x, &in[0]->shape, &w) < 0 ||
 	    onnx_attr_int(x, "group", 1, &group) < 0)
 		return -1;
 	Node *nd = window_node(x, OP_CONV, in[2] ? 3 : 2, in, &w, "");
 	ir_set_i(x->c->g, nd, "group", group);
-	Value *y = finish(x, nd);
+	Value *y = onnx_finish(x, nd);
 	return y && onnx_bind(x, 0, y) ? 0 : -1;
 }
 
@@ -203,18 +185,18 @@ static Value *add_bias(NodeCx *x, Value *y, Value *b)
 	int64_t d[IR_MAX_RANK] = {b->shape.d[0], 1, 1};
 	Node *r = ir_begin(g, OP_RESHAPE, NULL, 1, &b);
 	ir_set_ints(g, r, "shape", y->shape.rank - 1, d);
-	Value *br = finish(x, r);
-	return br ? finish(x, ir_begin(g, OP_ADD, ir_strdup(g, label(x)), 2, (Value *[]){y, br})) : NULL;
+	Value *br = onnx_finish(x, r);
+	return br ? onnx_finish(x, ir_begin(g, OP_ADD, ir_strdup(g, label(x)), 2, (Value *[]){y, br})) : NULL;
 }
 
 int onnx_imp_conv_transpose(NodeCx *x)
 {
-	Value *in[2] = {input(x, 0), input(x, 1)}, *b = NULL;
+	Value *in[2] = {onnx_input(x, 0), onnx_input(x, 1)}, *b = NULL;
 	Win w = {0};
 	int64_t group, out[2];
 	if (!in[0] || !in[1] || check_spatial(x, in[0], &w.sp) < 0)
 		return -1;
-	if (x->nin >= 3 && x->in[2] && !(b = input(x, 2)))
+	if (x->nin >= 3 && x->in[2] && !(b = onnx_input(x, 2)))
 		return -1;
 	if (in[1]->shape.rank != w.sp + 2 || onnx_attr_int(x, "group", 1, &group) < 0 || group < 1)
 		return onnx_fail(x->c, "%s: the weight must be [C, M/group, kernel..] and group >= 1", x->who);
@@ -228,7 +210,7 @@ int onnx_imp_conv_transpose(NodeCx *x)
 	Node *nd = window_node(x, OP_CONV_GRAD_INPUT, 2, in, &w, b ? "/transpose" : "");
 	ir_set_i(x->c->g, nd, "group", group);
 	ir_set_ints(x->c->g, nd, "shape", ys.rank, ys.d);
-	Value *y = finish(x, nd);
+	Value *y = onnx_finish(x, nd);
 	if (y && b)
 		y = add_bias(x, y, b);
 	return y && onnx_bind(x, 0, y) ? 0 : -1;
@@ -238,7 +220,7 @@ int onnx_imp_conv_transpose(NodeCx *x)
 
 static int pool(NodeCx *x, Op op)
 {
-	Value *v = input(x, 0);
+	Value *v = onnx_input(x, 0);
 	Win w = {0};
 	int64_t ceil_mode, cip = 0, order;
 	if (!v || check_spatial(x, v, &w.sp) < 0 || kernel(x, NULL, &w) < 0 ||
@@ -252,7 +234,7 @@ static int pool(NodeCx *x, Op op)
 	ir_set_i(x->c->g, nd, "ceil_mode", ceil_mode != 0);
 	if (op == OP_AVERAGE_POOL)
 		ir_set_i(x->c->g, nd, "count_include_pad", cip != 0);
-	Value *y = finish(x, nd);
+	Value *y = onnx_finish(x, nd);
 	if (!y || !onnx_bind(x, 0, y))
 		return -1;
 	if (op == OP_MAX_POOL && x->n->n_output > 1 && x->n->output[1][0] && !onnx_bind(x, 1, nd->out[1]))
@@ -265,7 +247,7 @@ int onnx_imp_average_pool(NodeCx *x) { return pool(x, OP_AVERAGE_POOL); }
 
 int onnx_imp_global_pool(NodeCx *x)
 {
-	Value *v = input(x, 0);
+	Value *v = onnx_input(x, 0);
 	Win w = {0};
 	if (!v || check_spatial(x, v, &w.sp) < 0)
 		return -1;
@@ -283,7 +265,7 @@ int onnx_imp_global_pool(NodeCx *x)
 		nd = window_node(x, OP_MAX_POOL, 1, &v, &w, "");
 		ir_set_i(g, nd, "ceil_mode", 0);
 	}
-	Value *y = finish(x, nd);
+	Value *y = onnx_finish(x, nd);
 	return y && onnx_bind(x, 0, y) ? 0 : -1;
 }
 
@@ -339,7 +321,7 @@ static int pad_list(NodeCx *x, int rank, int64_t *pads)
 
 int onnx_imp_pad(NodeCx *x)
 {
-	Value *v = input(x, 0);
+	Value *v = onnx_input(x, 0);
 	int64_t pads[2 * IR_MAX_RANK];
 	double val;
 	char mode[32];
@@ -354,6 +336,6 @@ int onnx_imp_pad(NodeCx *x)
 	ir_set_ints(g, nd, "pads", 2 * v->shape.rank, pads);
 	ir_set_s(g, nd, "mode", mode);
 	ir_set_f(g, nd, "value", val);
-	Value *y = finish(x, nd);
+	Value *y = onnx_finish(x, nd);
 	return y && onnx_bind(x, 0, y) ? 0 : -1;
 }

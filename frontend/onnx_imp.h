@@ -82,6 +82,10 @@ void onnx_set_ints(OnnxCtx *c, OTensor *t, DType dt, Shape s, const int64_t *iv,
 int onnx_import_node(OnnxCtx *c, const Onnx__NodeProto *n, int index);
 /* define output i of the node as t's contents (an alias) or as IR value v */
 OTensor *onnx_bind(NodeCx *x, int i, Value *v);
+/* the IR value of the node's input i; NULL (error set) when absent */
+Value *onnx_input(NodeCx *x, int i);
+/* ir_finish and output 0; NULL with the shape rule's message as the import error on failure */
+Value *onnx_finish(NodeCx *x, Node *nd);
 /* output shapes of Unsqueeze / Squeeze (axes from the attribute or input 1, per opset) */
 int onnx_unsqueeze_shape(NodeCx *x, const Shape *in, Shape *out);
 int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out);

@@ -42,8 +42,7 @@ OTensor *onnx_bind(NodeCx *x, int i, Value *v)
 	return t;
 }
 
-/* finish an IR node; NULL with the shape rule's message on failure */
-static Value *finish(NodeCx *x, Node *nd)
+Value *onnx_finish(NodeCx *x, Node *nd)
 {
 	if (ir_finish(x->c->g, nd) < 0) {
 		onnx_fail(x->c, "%s", x->c->g->err);
@@ -55,11 +54,11 @@ static Value *finish(NodeCx *x, Node *nd)
 /* finish the node and make its output the node's output 0 */
 static int emit(NodeCx *x, Node *nd)
 {
-	Value *v = finish(x, nd);
+	Value *v = onnx_finish(x, nd);
 	return v && onnx_bind(x, 0, v) ? 0 : -1;
 }
 
-static Value *in_value(NodeCx *x, int i)
+Value *onnx_input(NodeCx *x, int i)
 {
 	if (i >= x->nin || !x->in[i]) {
 		onnx_fail(x->c, "%s: input %d is missing", x->who, i);
@@ -72,7 +71,7 @@ static Value *reshape_to(NodeCx *x, Value *v, Shape s, const char *suffix)
 {
 	Node *nd = ir_begin(x->c->g, OP_RESHAPE, node_name(x, suffix), 1, &v);
 	ir_set_ints(x->c->g, nd, "shape", s.rank, s.d);
-	return finish(x, nd);
+	return onnx_finish(x, nd);
 }
 
 static int bad_value(NodeCx *x, const char *attr, long long v, const char *why)
@@ -89,7 +88,7 @@ static int imp_generic(NodeCx *x)
 	if (x->nin > 8)
 		return onnx_fail(x->c, "%s: %d inputs is too many", x->who, x->nin);
 	for (int i = 0; i < x->nin; i++)
-		if (!(v[i] = in_value(x, i)))
+		if (!(v[i] = onnx_input(x, i)))
 			return -1;
 	return emit(x, ir_begin(x->c->g, op, node_name(x, NULL), x->nin, v));
 }
@@ -108,7 +107,7 @@ static int imp_gemm(NodeCx *x)
 	int nin = x->nin >= 3 && x->in[2] ? 3 : 2;
 	Value *v[3];
 	for (int i = 0; i < nin; i++)
-		if (!(v[i] = in_value(x, i)))
+		if (!(v[i] = onnx_input(x, i)))
 			return -1;
 	Node *nd = ir_begin(x->c->g, OP_GEMM, node_name(x, NULL), nin, v);
 	ir_set_f(x->c->g, nd, "alpha", alpha);
@@ -121,7 +120,7 @@ static int imp_gemm(NodeCx *x)
 static int imp_leaky_relu(NodeCx *x)
 {
 	double alpha;
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_float(x, "alpha", 0.01, &alpha) < 0)
 		return -1;
 	Node *nd = ir_begin(x->c->g, OP_LEAKY_RELU, node_name(x, NULL), 1, &v);
@@ -133,7 +132,7 @@ static Value *softmax_node(NodeCx *x, Op op, Value *v, int64_t axis, const char 
 {
 	Node *nd = ir_begin(x->c->g, op, node_name(x, suffix), 1, &v);
 	ir_set_i(x->c->g, nd, "axis", axis);
-	return finish(x, nd);
+	return onnx_finish(x, nd);
 }
 
 /* opset < 13: softmax over the flattened trailing block [axis, rank) */
@@ -156,7 +155,7 @@ static int imp_softmax(NodeCx *x)
 {
 	Op op = strcmp(x->n->op_type, "Softmax") == 0 ? OP_SOFTMAX : OP_LOG_SOFTMAX;
 	int64_t axis;
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "axis", x->c->opset >= 13 ? -1 : 1, &axis) < 0)
 		return -1;
 	if (v->shape.rank == 0)
@@ -228,7 +227,7 @@ static int reshape_dims(NodeCx *x, const Shape *xs, const OTensor *t, int64_t al
 static int imp_reshape(NodeCx *x)
 {
 	int64_t allowzero;
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "allowzero", 0, &allowzero) < 0)
 		return -1;
 	OTensor *t = x->nin >= 2 ? x->in[1] : NULL;
@@ -245,7 +244,7 @@ static int imp_reshape(NodeCx *x)
 static int imp_flatten(NodeCx *x)
 {
 	int64_t axis;
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "axis", 1, &axis) < 0)
 		return -1;
 	int r = v->shape.rank;
@@ -260,7 +259,7 @@ static int imp_transpose(NodeCx *x)
 {
 	int64_t *p, perm[IR_MAX_RANK];
 	int cnt;
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_ints(x, "perm", &p, &cnt) < 0)
 		return -1;
 	int r = v->shape.rank;
@@ -278,7 +277,7 @@ static int imp_transpose(NodeCx *x)
 
 static int imp_identity(NodeCx *x)
 {
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	return v ? emit(x, ir_begin(x->c->g, OP_IDENTITY, node_name(x, NULL), 1, &v)) : -1;
 }
 
@@ -303,7 +302,7 @@ static int imp_reduce(NodeCx *x)
 	Op op = strcmp(x->n->op_type, "ReduceSum") == 0 ? OP_REDUCE_SUM : OP_REDUCE_MEAN;
 	int64_t *ax, keep, noop, axes[IR_MAX_RANK];
 	int cnt, nax;
-	Value *v = in_value(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_axes(x, op == OP_REDUCE_SUM ? 13 : 18, &ax, &cnt) < 0 ||
 	    onnx_attr_int(x, "keepdims", 1, &keep) < 0 ||
 	    onnx_attr_int(x, "noop_with_empty_axes", 0, &noop) < 0)
@@ -368,7 +367,7 @@ int onnx_squeeze_shape(NodeCx *x, const Shape *in, Shape *out)
 static int imp_squeeze(NodeCx *x)
 {
 	Shape s;
-	Value *v = in_value(x, 0), *r;
+	Value *v = onnx_input(x, 0), *r;
 	int un = strcmp(x->n->op_type, "Unsqueeze") == 0;
 	if (!v || (un ? onnx_unsqueeze_shape(x, &v->shape, &s) : onnx_squeeze_shape(x, &v->shape, &s)) < 0)
 		return -1;

@@ -21,31 +21,13 @@
 
 #include "frontend/onnx_imp.h"
 
-static Value *in_val(NodeCx *x, int i)
-{
-	if (i >= x->nin || !x->in[i]) {
-		onnx_fail(x->c, "%s: input %d is missing", x->who, i);
-		return NULL;
-	}
-	return onnx_value(x->c, x->in[i], x->who);
-}
-
-static Value *finish(NodeCx *x, Node *nd)
-{
-	if (ir_finish(x->c->g, nd) < 0) {
-		onnx_fail(x->c, "%s", x->c->g->err);
-		return NULL;
-	}
-	return nd->out[0];
-}
-
 /* an attribute-free op on a and b (b may be absent), failing with the shape rule's message */
 static Value *op(NodeCx *x, Op o, Value *a, Value *b)
 {
 	if (!a || (ir_ops[o].min_in == 2 && !b))
 		return NULL;
 	Value *in[2] = {a, b};
-	return finish(x, ir_begin(x->c->g, o, NULL, b ? 2 : 1, in));
+	return onnx_finish(x, ir_begin(x->c->g, o, NULL, b ? 2 : 1, in));
 }
 
 static int bind(NodeCx *x, Value *v) { return v && onnx_bind(x, 0, v) ? 0 : -1; }
@@ -54,9 +36,9 @@ static int bind(NodeCx *x, Value *v) { return v && onnx_bind(x, 0, v) ? 0 : -1; 
 
 static Value *sum_inputs(NodeCx *x)
 {
-	Value *acc = in_val(x, 0);
+	Value *acc = onnx_input(x, 0);
 	for (int i = 1; acc && i < x->nin; i++)
-		acc = op(x, OP_ADD, acc, in_val(x, i));
+		acc = op(x, OP_ADD, acc, onnx_input(x, i));
 	return acc && x->nin == 1 ? op(x, OP_IDENTITY, acc, NULL) : acc;
 }
 
@@ -77,7 +59,7 @@ static int imp_mean(NodeCx *x)
 static int imp_arg_min(NodeCx *x)
 {
 	int64_t axis, keep, last;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "axis", 0, &axis) < 0 || onnx_attr_int(x, "keepdims", 1, &keep) < 0 ||
 	    onnx_attr_int(x, "select_last_index", 0, &last) < 0 || onnx_axis(x, axis, v->shape.rank, &axis) < 0)
 		return -1;
@@ -91,7 +73,7 @@ static int imp_arg_min(NodeCx *x)
 	ir_set_i(x->c->g, nd, "axis", axis);
 	ir_set_i(x->c->g, nd, "keepdims", keep);
 	ir_set_i(x->c->g, nd, "select_last_index", last != 0);
-	return bind(x, finish(x, nd));
+	return bind(x, onnx_finish(x, nd));
 }
 
 /* ---- the Reduce* family ---- */
@@ -123,7 +105,7 @@ static Value *reduce(NodeCx *x, Op o, Value *v, const Red *r, int64_t keep)
 	Node *nd = ir_begin(x->c->g, o, NULL, 1, &v);
 	ir_set_ints(x->c->g, nd, "axes", r->nax, r->axes);
 	ir_set_i(x->c->g, nd, "keepdims", keep);
-	return finish(x, nd);
+	return onnx_finish(x, nd);
 }
 
 static Value *log_sum_exp(NodeCx *x, Value *v, const Red *r)
@@ -138,7 +120,7 @@ static int imp_reduce(NodeCx *x)
 {
 	const char *t = x->n->op_type;
 	Red r;
-	Value *v = in_val(x, 0), *y;
+	Value *v = onnx_input(x, 0), *y;
 	if (!v || read_red(x, v, &r) < 0)
 		return -1;
 	if (!strcmp(t, "ReduceL1"))

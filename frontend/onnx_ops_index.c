@@ -14,24 +14,6 @@
 
 #include "frontend/onnx_imp.h"
 
-static Value *in_val(NodeCx *x, int i)
-{
-	if (i >= x->nin || !x->in[i]) {
-		onnx_fail(x->c, "%s: input %d is missing", x->who, i);
-		return NULL;
-	}
-	return onnx_value(x->c, x->in[i], x->who);
-}
-
-static Value *finish(NodeCx *x, Node *nd)
-{
-	if (ir_finish(x->c->g, nd) < 0) {
-		onnx_fail(x->c, "%s", x->c->g->err);
-		return NULL;
-	}
-	return nd->out[0];
-}
-
 static Node *begin(NodeCx *x, Op op, int nin, Value **in, const char *suffix)
 {
 	const char *lbl = onnx_node_label(x->c, x->n);
@@ -48,12 +30,12 @@ static int bind(NodeCx *x, Value *v) { return v && onnx_bind(x, 0, v) ? 0 : -1; 
 static int imp_gather_elements(NodeCx *x)
 {
 	int64_t axis;
-	Value *d = in_val(x, 0), *ix = d ? in_val(x, 1) : NULL;
+	Value *d = onnx_input(x, 0), *ix = d ? onnx_input(x, 1) : NULL;
 	if (!ix || onnx_attr_int(x, "axis", 0, &axis) < 0 || onnx_axis(x, axis, d->shape.rank, &axis) < 0)
 		return -1;
 	Node *nd = begin(x, OP_GATHER_ELEMENTS, 2, (Value *[]){d, ix}, NULL);
 	ir_set_i(x->c->g, nd, "axis", axis);
-	return bind(x, finish(x, nd));
+	return bind(x, onnx_finish(x, nd));
 }
 
 static int reduction(NodeCx *x, char *buf, size_t len)
@@ -74,14 +56,14 @@ static int imp_scatter_elements(NodeCx *x)
 {
 	int64_t axis;
 	char red[16];
-	Value *d = in_val(x, 0), *ix = d ? in_val(x, 1) : NULL, *u = ix ? in_val(x, 2) : NULL;
+	Value *d = onnx_input(x, 0), *ix = d ? onnx_input(x, 1) : NULL, *u = ix ? onnx_input(x, 2) : NULL;
 	if (!u || onnx_attr_int(x, "axis", 0, &axis) < 0 || onnx_axis(x, axis, d->shape.rank, &axis) < 0 ||
 	    reduction(x, red, sizeof red) < 0)
 		return -1;
 	Node *nd = begin(x, OP_SCATTER_ELEMENTS, 3, (Value *[]){d, ix, u}, NULL);
 	ir_set_i(x->c->g, nd, "axis", axis);
 	ir_set_s(x->c->g, nd, "reduction", red);
-	return bind(x, finish(x, nd));
+	return bind(x, onnx_finish(x, nd));
 }
 
 /* ---- CumSum ---- */
@@ -100,7 +82,7 @@ static int imp_cum_sum(NodeCx *x)
 {
 	int64_t *ax, axis, excl, rev;
 	int n;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || x->nin < 2 || !x->in[1])
 		return v ? onnx_fail(x->c, "%s: the axis input is missing", x->who) : -1;
 	if (onnx_const_ints(x->c, x->in[1], x->who, "the axis", &ax, &n) < 0)
@@ -114,7 +96,7 @@ static int imp_cum_sum(NodeCx *x)
 	ir_set_i(x->c->g, nd, "axis", axis);
 	ir_set_i(x->c->g, nd, "exclusive", excl);
 	ir_set_i(x->c->g, nd, "reverse", rev);
-	return bind(x, finish(x, nd));
+	return bind(x, onnx_finish(x, nd));
 }
 
 /* ---- Tile ---- */
@@ -123,7 +105,7 @@ static Value *reshape(NodeCx *x, Value *v, int rank, const int64_t *d, const cha
 {
 	Node *nd = begin(x, OP_RESHAPE, 1, &v, suffix);
 	ir_set_ints(x->c->g, nd, "shape", rank, d);
-	return finish(x, nd);
+	return onnx_finish(x, nd);
 }
 
 /* the split shape [1, d] / target [r, d] per repeated axis, [d] elsewhere, and the result */
@@ -152,7 +134,7 @@ static int imp_tile(NodeCx *x)
 {
 	int64_t *r, split[IR_MAX_RANK], big[IR_MAX_RANK], out[IR_MAX_RANK];
 	int n, k = 0;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || x->nin < 2 || !x->in[1])
 		return v ? onnx_fail(x->c, "%s: the repeats input is missing", x->who) : -1;
 	if (onnx_const_ints(x->c, x->in[1], x->who, "the repeats", &r, &n) < 0)
@@ -168,7 +150,7 @@ static int imp_tile(NodeCx *x)
 		return -1;
 	Node *e = begin(x, OP_EXPAND, 1, &s, "/expand");
 	ir_set_ints(x->c->g, e, "shape", k, big);
-	Value *ev = finish(x, e);
+	Value *ev = onnx_finish(x, e);
 	return ev ? bind(x, reshape(x, ev, v->shape.rank, out, NULL)) : -1;
 }
 

@@ -18,15 +18,6 @@
 
 #include "frontend/onnx_imp.h"
 
-static Value *in_val(NodeCx *x, int i)
-{
-	if (i >= x->nin || !x->in[i]) {
-		onnx_fail(x->c, "%s: input %d is missing", x->who, i);
-		return NULL;
-	}
-	return onnx_value(x->c, x->in[i], x->who);
-}
-
 static Node *begin(NodeCx *x, Op op, int nin, Value **in, const char *suffix)
 {
 	const char *lbl = onnx_node_label(x->c, x->n);
@@ -76,7 +67,7 @@ static int imp_reduce(NodeCx *x)
 {
 	int64_t *ax, keep, noop, axes[IR_MAX_RANK];
 	int cnt, nax = 0, mask = 0;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_axes(x, 18, &ax, &cnt) < 0 || onnx_attr_int(x, "keepdims", 1, &keep) < 0 ||
 	    onnx_attr_int(x, "noop_with_empty_axes", 0, &noop) < 0)
 		return -1;
@@ -102,7 +93,7 @@ static int imp_reduce(NodeCx *x)
 static int imp_arg_max(NodeCx *x)
 {
 	int64_t axis, keep, last;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "axis", 0, &axis) < 0 || onnx_attr_int(x, "keepdims", 1, &keep) < 0 ||
 	    onnx_attr_int(x, "select_last_index", 0, &last) < 0 || onnx_axis(x, axis, v->shape.rank, &axis) < 0)
 		return -1;
@@ -146,7 +137,7 @@ static int imp_dropout(NodeCx *x)
 {
 	double ratio;
 	int64_t seed;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || dropout_ratio(x, &ratio) < 0 || training_mode_off(x) < 0 ||
 	    onnx_attr_int(x, "seed", 0x5EED0000 + x->c->node_index, &seed) < 0)
 		return -1;
@@ -173,7 +164,7 @@ static int imp_dropout(NodeCx *x)
 static Node *nll(NodeCx *x, Value *logp, const char *suffix)
 {
 	char red[16];
-	Value *in[3] = {logp, in_val(x, 1), x->nin > 2 && x->in[2] ? in_val(x, 2) : NULL};
+	Value *in[3] = {logp, onnx_input(x, 1), x->nin > 2 && x->in[2] ? onnx_input(x, 2) : NULL};
 	if (!in[1] || (x->nin > 2 && x->in[2] && !in[2]) || attr_str(x, "reduction", "mean", red, sizeof red) < 0)
 		return NULL;
 	if (strcmp(red, "none") && strcmp(red, "sum") && strcmp(red, "mean")) {
@@ -197,14 +188,14 @@ static Node *nll(NodeCx *x, Value *logp, const char *suffix)
 
 static int imp_nll_loss(NodeCx *x)
 {
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	Node *nd = v ? nll(x, v, NULL) : NULL;
 	return nd ? bind(x, 0, nd->out[0]) : -1;
 }
 
 static int imp_sce_loss(NodeCx *x)
 {
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v)
 		return -1;
 	if (v->shape.rank < 2)

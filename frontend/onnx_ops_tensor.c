@@ -17,15 +17,6 @@
 
 #include "frontend/onnx_imp.h"
 
-static Value *in_val(NodeCx *x, int i)
-{
-	if (i >= x->nin || !x->in[i]) {
-		onnx_fail(x->c, "%s: input %d is missing", x->who, i);
-		return NULL;
-	}
-	return onnx_value(x->c, x->in[i], x->who);
-}
-
 static Node *begin(NodeCx *x, Op op, int nin, Value **in, int part)
 {
 	const char *lbl = onnx_node_label(x->c, x->n);
@@ -33,15 +24,6 @@ static Node *begin(NodeCx *x, Op op, int nin, Value **in, int part)
 	if (part >= 0)
 		snprintf(buf, sizeof buf, "%s/%d", lbl, part);
 	return ir_begin(x->c->g, op, part >= 0 ? ir_strdup(x->c->g, buf) : lbl, nin, in);
-}
-
-static Value *finish(NodeCx *x, Node *nd)
-{
-	if (ir_finish(x->c->g, nd) < 0) {
-		onnx_fail(x->c, "%s", x->c->g->err);
-		return NULL;
-	}
-	return nd->out[0];
 }
 
 static int bind(NodeCx *x, int i, Value *v) { return v && onnx_bind(x, i, v) ? 0 : -1; }
@@ -67,12 +49,12 @@ static int const_int(NodeCx *x, int i, const char *what, int64_t dflt, int64_t *
 static int imp_gather(NodeCx *x)
 {
 	int64_t axis;
-	Value *d = in_val(x, 0), *ix = d ? in_val(x, 1) : NULL;
+	Value *d = onnx_input(x, 0), *ix = d ? onnx_input(x, 1) : NULL;
 	if (!ix || onnx_attr_int(x, "axis", 0, &axis) < 0 || onnx_axis(x, axis, d->shape.rank, &axis) < 0)
 		return -1;
 	Node *nd = begin(x, OP_GATHER, 2, (Value *[]){d, ix}, -1);
 	ir_set_i(x->c->g, nd, "axis", axis);
-	return bind(x, 0, finish(x, nd));
+	return bind(x, 0, onnx_finish(x, nd));
 }
 
 /* ---- Slice ---- */
@@ -151,19 +133,19 @@ static Value *slice_node(NodeCx *x, Value *v, const SliceSpec *sp, int part)
 {
 	Graph *g = x->c->g;
 	if (sp->n == 0)
-		return finish(x, begin(x, OP_IDENTITY, 1, &v, part));
+		return onnx_finish(x, begin(x, OP_IDENTITY, 1, &v, part));
 	Node *nd = begin(x, OP_SLICE, 1, &v, part);
 	ir_set_ints(g, nd, "axes", sp->n, sp->axes);
 	ir_set_ints(g, nd, "starts", sp->n, sp->starts);
 	ir_set_ints(g, nd, "ends", sp->n, sp->ends);
 	ir_set_ints(g, nd, "steps", sp->n, sp->steps);
-	return finish(x, nd);
+	return onnx_finish(x, nd);
 }
 
 static int imp_slice(NodeCx *x)
 {
 	SliceSpec sp;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || slice_spec(x, &v->shape, &sp) < 0)
 		return -1;
 	return bind(x, 0, slice_node(x, v, &sp, -1));
@@ -200,7 +182,7 @@ static int imp_split(NodeCx *x)
 {
 	int64_t axis, size[64], at = 0;
 	int nout = (int)x->n->n_output;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "axis", 0, &axis) < 0 || onnx_axis(x, axis, v->shape.rank, &axis) < 0)
 		return -1;
 	if (nout > 64 || v->shape.d[axis] < 0)
@@ -226,7 +208,7 @@ static int imp_concat(NodeCx *x)
 {
 	int64_t axis;
 	Value *acc = NULL, *v[8];
-	if (x->nin < 1 || !in_val(x, 0) || onnx_attr_int(x, "axis", 0, &axis) < 0 ||
+	if (x->nin < 1 || !onnx_input(x, 0) || onnx_attr_int(x, "axis", 0, &axis) < 0 ||
 	    onnx_axis(x, axis, x->in[0]->v->shape.rank, &axis) < 0)
 		return x->nin < 1 ? onnx_fail(x->c, "%s: no inputs", x->who) : -1;
 	for (int i = 0, part = 0; i < x->nin; part++) {
@@ -234,11 +216,11 @@ static int imp_concat(NodeCx *x)
 		if (acc)
 			v[k++] = acc;
 		for (; k < 8 && i < x->nin; i++)
-			if (!(v[k++] = in_val(x, i)))
+			if (!(v[k++] = onnx_input(x, i)))
 				return -1;
 		Node *nd = begin(x, OP_CONCAT, k, v, x->nin > 8 ? part : -1);
 		ir_set_i(x->c->g, nd, "axis", axis);
-		if (!(acc = finish(x, nd)))
+		if (!(acc = onnx_finish(x, nd)))
 			return -1;
 	}
 	return bind(x, 0, acc);
@@ -248,7 +230,7 @@ static int imp_concat(NodeCx *x)
 
 static int imp_expand(NodeCx *x)
 {
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	OTensor *t = x->nin > 1 ? x->in[1] : NULL;
 	if (!v)
 		return -1;
@@ -260,7 +242,7 @@ static int imp_expand(NodeCx *x)
 		d[i] = t->sym && t->sym[i] ? -t->iv[i] : t->iv[i];
 	Node *nd = begin(x, OP_EXPAND, 1, &v, -1);
 	ir_set_ints(x->c->g, nd, "shape", n, d);
-	return bind(x, 0, finish(x, nd));
+	return bind(x, 0, onnx_finish(x, nd));
 }
 
 /* ---- Cast ---- */
@@ -268,17 +250,17 @@ static int imp_expand(NodeCx *x)
 static Value *cast_to(NodeCx *x, Value *v, DType dt, int part)
 {
 	if (v->dt == dt)
-		return finish(x, begin(x, OP_IDENTITY, 1, &v, part));
+		return onnx_finish(x, begin(x, OP_IDENTITY, 1, &v, part));
 	Node *nd = begin(x, OP_CAST, 1, &v, part);
 	ir_set_s(x->c->g, nd, "to", ir_dt_name(dt));
-	return finish(x, nd);
+	return onnx_finish(x, nd);
 }
 
 static int imp_cast(NodeCx *x)
 {
 	int64_t to;
 	DType dt;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "to", 0, &to) < 0)
 		return -1;
 	if (onnx_dtype((int32_t)to, &dt) < 0 || dt == DT_F16 || dt == DT_BF16)
@@ -291,7 +273,7 @@ static int imp_cast(NodeCx *x)
 static int imp_trilu(NodeCx *x)
 {
 	int64_t upper, k;
-	Value *v = in_val(x, 0);
+	Value *v = onnx_input(x, 0);
 	if (!v || onnx_attr_int(x, "upper", 1, &upper) < 0 || const_int(x, 1, "k", 0, &k) < 0)
 		return -1;
 	if (v->shape.rank < 2)
@@ -299,19 +281,19 @@ static int imp_trilu(NodeCx *x)
 	Node *nd = begin(x, OP_TRILU, 1, &v, -1);
 	ir_set_i(x->c->g, nd, "upper", upper != 0);
 	ir_set_i(x->c->g, nd, "k", k);
-	return bind(x, 0, finish(x, nd));
+	return bind(x, 0, onnx_finish(x, nd));
 }
 
 /* ---- Pow: the exponent takes the base's dtype ---- */
 
 static int imp_pow(NodeCx *x)
 {
-	Value *a = in_val(x, 0), *b = a ? in_val(x, 1) : NULL;
+	Value *a = onnx_input(x, 0), *b = a ? onnx_input(x, 1) : NULL;
 	if (!b)
 		return -1;
 	if (b->dt != a->dt && !(b = cast_to(x, b, a->dt, 0)))
 		return -1;
-	return bind(x, 0, finish(x, begin(x, OP_POW, 2, (Value *[]){a, b}, -1)));
+	return bind(x, 0, onnx_finish(x, begin(x, OP_POW, 2, (Value *[]){a, b}, -1)));
 }
 
 /* ---- Max / Min: a chain of binary ops ---- */
@@ -319,14 +301,14 @@ static int imp_pow(NodeCx *x)
 static int imp_extreme(NodeCx *x)
 {
 	Op op = strcmp(x->n->op_type, "Max") == 0 ? OP_MAX : OP_MIN;
-	Value *acc = in_val(x, 0);
+	Value *acc = onnx_input(x, 0);
 	if (!acc)
 		return -1;
 	if (x->nin == 1)
-		return bind(x, 0, finish(x, begin(x, OP_IDENTITY, 1, &acc, -1)));
+		return bind(x, 0, onnx_finish(x, begin(x, OP_IDENTITY, 1, &acc, -1)));
 	for (int i = 1; i < x->nin; i++) {
-		Value *v = in_val(x, i);
-		if (!v || !(acc = finish(x, begin(x, op, 2, (Value *[]){acc, v}, x->nin > 2 ? i : -1))))
+		Value *v = onnx_input(x, i);
+		if (!v || !(acc = onnx_finish(x, begin(x, op, 2, (Value *[]){acc, v}, x->nin > 2 ? i : -1))))
 			return -1;
 	}
 	return bind(x, 0, acc);
