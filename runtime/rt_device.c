@@ -93,6 +93,7 @@ Rt *rt_create(RtDevice want, const RtModuleImage *img, char *err, size_t errlen)
 	}
 	rt->img = img;
 	rt->dev = dev;
+	rt_prof_open(rt);
 	if (dev == RT_CPU) {
 		snprintf(rt->name, sizeof rt->name, "cpu emulation");
 		return rt;
@@ -109,6 +110,7 @@ void rt_destroy(Rt *rt)
 {
 	if (!rt)
 		return;
+	rt_prof_close(rt);
 	if (rt->dev == RT_CUDA)
 		rt_lt_close(rt), rt_cuda_close(rt);
 	free(rt);
@@ -138,14 +140,25 @@ void rt_free(Rt *rt, void *p)
 		free(p);
 }
 
-static int copy(Rt *rt, void *dst, const void *src, size_t bytes, RtCopyKind kind)
+static int copy_on(Rt *rt, void *dst, const void *src, size_t bytes, RtCopyKind kind)
 {
-	if (!bytes)
-		return 0;
 	if (rt->dev == RT_CUDA)
 		return rt_cuda_copy(rt, dst, src, bytes, kind);
 	memmove(dst, src, bytes);
 	return 0;
+}
+
+static int copy(Rt *rt, void *dst, const void *src, size_t bytes, RtCopyKind kind)
+{
+	if (!bytes)
+		return 0;
+	if (!rt->prof)
+		return copy_on(rt, dst, src, bytes, kind);
+	double t0 = rt_prof_begin(rt);
+	int rc = copy_on(rt, dst, src, bytes, kind);
+	rt_prof_end(rt, t0, kind == RT_COPY_H2D ? "copy host to device" : kind == RT_COPY_D2H ? "copy device to host"
+			    : "copy device to device");
+	return rc;
 }
 
 int rt_h2d(Rt *rt, void *dst, const void *src, size_t bytes)
@@ -174,12 +187,24 @@ int rt_memset0(Rt *rt, void *dst, size_t bytes)
 
 int rt_sync(Rt *rt) { return rt->dev == RT_CUDA ? rt_cuda_sync(rt) : 0; }
 
+static int launch_on(Rt *rt, int k, unsigned g[3], unsigned b[3], unsigned shmem, void **args);
+
 int rt_launch(Rt *rt, int k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
 	      unsigned bz, unsigned shmem, void **args)
 {
 	if (!rt->img || k < 0 || k >= rt->img->nkernels)
 		return rt_fail(rt, "rt_launch: no kernel number %d in this artifact", k);
 	unsigned g[3] = { gx, gy, gz }, b[3] = { bx, by, bz };
+	if (!rt->prof)
+		return launch_on(rt, k, g, b, shmem, args);
+	double t0 = rt_prof_begin(rt);
+	int rc = launch_on(rt, k, g, b, shmem, args);
+	rt_prof_end(rt, t0, rt->img->kernels[k].name);
+	return rc;
+}
+
+static int launch_on(Rt *rt, int k, unsigned g[3], unsigned b[3], unsigned shmem, void **args)
+{
 	if (rt->dev == RT_CUDA)
 		return rt_cuda_launch(rt, k, g, b, shmem, args);
 	const RtKernelInfo *ki = &rt->img->kernels[k];
@@ -190,6 +215,21 @@ int rt_launch(Rt *rt, int k, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
 	return 0;
 }
 
+static const char *dt_name(dlcc_dtype dt)
+{
+	return dt == DLCC_F32 ? "f32" : dt == DLCC_F64 ? "f64" : dt == DLCC_F16 ? "f16" : dt == DLCC_BF16 ? "bf16" : "?";
+}
+
+/* a product's profile entry: its kind, types and shape (cuBLAS's column-major m, n, k) */
+static void prof_gemm(Rt *rt, double t0, const char *epi, dlcc_dtype dt, dlcc_dtype ct, int ta, int tb,
+		      int m, int n, int k, int batch)
+{
+	char name[96];
+	snprintf(name, sizeof name, "gemm%s %s->%s %c%c m=%d n=%d k=%d%s%.0d", epi, dt_name(dt), dt_name(ct),
+		 ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, batch > 1 ? " batch=" : "", batch > 1 ? batch : 0);
+	rt_prof_end(rt, t0, name);
+}
+
 int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
 	    const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
 	    double beta, void *C, int ldc, long long strideC, int batch)
@@ -198,14 +238,18 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
 	    ldb < (transb ? n : k) || ldb < 1 || ldc < m || ldc < 1)
 		return rt_fail(rt, "rt_gemm: bad sizes m=%d n=%d k=%d lda=%d ldb=%d ldc=%d "
 			       "(transa=%d transb=%d)", m, n, k, lda, ldb, ldc, transa, transb);
+	double t0 = rt->prof ? rt_prof_begin(rt) : 0;
+	int rc = 0;
 	if (rt->dev == RT_CUDA)
-		return rt_cuda_gemm(rt, dt, ct, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
-				    strideB, beta, C, ldc, strideC, batch);
-	if (rt_gemm_cpu(dt, ct, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+		rc = rt_cuda_gemm(rt, dt, ct, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
+				  strideB, beta, C, ldc, strideC, batch);
+	else if (rt_gemm_cpu(dt, ct, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
 			beta, C, ldc, strideC, batch))
 		return rt_fail(rt, "rt_gemm: dtypes %d x %d -> %d are not supported (f32, f64, f16 or bf16 "
 			       "into itself or f32)", (int)dt, (int)dt, (int)ct);
-	return 0;
+	if (rt->prof)
+		prof_gemm(rt, t0, "", dt, ct, transa, transb, m, n, k, batch);
+	return rc;
 }
 
 int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
@@ -214,8 +258,13 @@ int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, i
 	const char *off = getenv("DLCC_NO_GEMM_EPILOGUE");
 	if ((off && *off && strcmp(off, "0")) || ct != DLCC_F32)
 		return 1;
-	if (rt->dev == RT_CUDA)
-		return rt_cuda_gemm_bias(rt, dt, ct, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, relu);
+	if (rt->dev == RT_CUDA) {
+		double t0 = rt->prof ? rt_prof_begin(rt) : 0;
+		int rc = rt_cuda_gemm_bias(rt, dt, ct, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, relu);
+		if (rt->prof && rc == 0)
+			prof_gemm(rt, t0, relu ? "+bias+relu" : "+bias", dt, ct, transa, transb, m, n, k, 1);
+		return rc;
+	}
 	if (rt_gemm(rt, dt, ct, transa, transb, m, n, k, 1.0, A, lda, 0, B, ldb, 0, 0.0, C, ldc, 0, 1) < 0)
 		return -1;
 	/* the epilogue on the host, as cuBLASLt defines it: bias per row, then max(x, 0) */

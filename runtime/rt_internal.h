@@ -11,12 +11,14 @@
 #include "rt.h"
 
 typedef struct RtCuda RtCuda;
+typedef struct RtProf RtProf;
 
 struct Rt {
 	RtDevice dev;              /* RT_CPU or RT_CUDA once created */
 	const RtModuleImage *img;  /* may be NULL: no kernels */
 	RtCuda *cuda;              /* CUDA backend state, NULL on the CPU */
 	struct RtLt *lt;           /* cuBLASLt (rt_cublaslt.c), opened on first use; NULL before */
+	RtProf *prof;              /* DLCC_PROFILE (rt_prof.c); NULL when not profiling */
 	char name[160];
 	char err[512];
 };
@@ -43,6 +45,13 @@ int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, i
 int rt_cuda_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
 		      const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias,
 		      int relu);
+
+/* The profile (rt_prof.c): open reads DLCC_PROFILE; begin synchronises and returns the time;
+ * end synchronises and adds the call's time to `name`; close prints the table and frees it. */
+void rt_prof_open(Rt *rt);
+double rt_prof_begin(Rt *rt);
+void rt_prof_end(Rt *rt, double t0, const char *name);
+void rt_prof_close(Rt *rt);
 
 /* CPU GEMM (gemm_cpu.c): rt_gemm's semantics on host memory; -1 for an unsupported dtype. */
 int rt_gemm_cpu(dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k, double alpha,
