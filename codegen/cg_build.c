@@ -23,7 +23,9 @@ static const char *host_prelude =
 	"static unsigned dlcc_grid(long long n)\n{\n"
 	"\tlong long g = (n + 255) / 256;\n\treturn g < 1 ? 1 : g > 65535 ? 65535 : (unsigned)g;\n}\n"
 	"static unsigned dlcc_blocks(long long n)\n{\n"
-	"\treturn n < 1 ? 1 : n > 65535 ? 65535 : (unsigned)n;\n}\n";
+	"\treturn n < 1 ? 1 : n > 65535 ? 65535 : (unsigned)n;\n}\n"
+	"static unsigned dlcc_min_grid(long long n, long long cap)\n{\n"
+	"\treturn n < 1 ? 1 : n > cap ? (unsigned)cap : (unsigned)n;\n}\n";
 
 typedef struct {
 	CgLayout L;

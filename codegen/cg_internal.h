@@ -63,6 +63,7 @@ typedef struct {
 	size_t *state_off;    /* per state index (training program) */
 	size_t *input_off;    /* per input index: fixed head of the workspace */
 	size_t label_off, loss_off; /* label; the f32 loss slot */
+	size_t red_off, red_bytes; /* CG_RED_PARTS partial sums and a counter (dlcc_grid_sum) */
 	size_t *output_off;   /* per inference output index */
 	size_t train_base;    /* the training program's temporaries start here (after the loss) */
 	size_t infer_base;    /* the inference program's start here (after the outputs) */
@@ -167,6 +168,8 @@ typedef struct {
 
 #define CG_BLOCK 256          /* threads per block of every kernel */
 #define CG_LONG_ROW 256       /* reduced extents at least this long use a block per output */
+#define CG_RED_PARTS 1024     /* most blocks of a kernel that ends in a grid-wide sum */
+#define CG_RED_BYTES (CG_RED_PARTS * 8 + 8) /* their partial sums (R), then an unsigned counter */
 
 /* Start a kernel for node n (suffix names variants); then add args, open, write the body into
  * e->dev, close. close emits the trampoline, the table entry and the host launch. */

@@ -2,17 +2,18 @@
  * cg_loss.c — the scalar loss: SoftmaxCrossEntropy, storing the loss in the f32 slot the
  * runtime reads, and the copies that end a program.
  *
- * SoftmaxCrossEntropy(z [P, C] after flattening the leading dims, t [P]) runs as one block of
- * CG_BLOCK threads that ends in a block tree sum (uses_sync = 1). Short class axes (C below
- * CG_LONG_ROW at max batch): each thread takes whole rows, then the block sums the per-thread
- * totals. Long class axes: the block works on one row at a time, max and sum by block
- * reductions. Both write mean(-log_softmax(z)[t]) to y[0]; a class id outside [0, C) makes the
- * loss NaN instead of reading out of bounds.
+ * SoftmaxCrossEntropy(z [P, C] after flattening the leading dims, t [P]) runs over a grid of at
+ * most CG_RED_PARTS blocks that ends in dlcc_grid_sum (uses_sync = 1): each block sums its
+ * rows' terms, the last block to finish adds the blocks' partials in block order (deterministic,
+ * the scratch is the workspace's red_off slot). Short class axes (C below CG_LONG_ROW at max
+ * batch): one thread per row. Long class axes (a vocabulary): one block per row, max and sum by
+ * block reductions, blocks striding over the rows. Both write mean(-log_softmax(z)[t]) to
+ * y[0]; a class id outside [0, C) makes the loss NaN instead of reading out of bounds.
  * Fused with its gradient (cg_emit_loss_group, short class axes only: passes/fuse.c decides):
- * the same block also writes SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows
- * while the row's max and sum are at hand, so the logits are read in one kernel instead of two;
- * a third member, the gradient summed over all but the class axis (the logits' bias gradient),
- * is summed by the same block after a barrier, one thread per class, rows in order.
+ * each thread also writes SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows while
+ * the row's max and sum are at hand, so the logits are read in one kernel instead of two; a
+ * third member, the gradient summed over all but the class axis (the logits' bias gradient), is
+ * summed by the last block, one thread per class, rows in order.
  * When the loss is not already in the f32 slot (an f64 program, a loss that is an alias), a
  * one-thread kernel converts it there. Copies (outputs that could not be placed in their slot,
  * updates not done in place) are rt_d2d calls sized by the batch.
@@ -22,23 +23,28 @@
 
 #include "codegen/cg_internal.h"
 
-static void emit_ce_short(CgBuf *d)
+/* short class axes: one thread per row over the whole grid; acc is the thread's total */
+static void emit_ce_short(CgBuf *d, int grad)
 {
-	cg_puts(d, "\tfor (long long r = threadIdx.x; r < rows; r += blockDim.x) {\n"
+	cg_puts(d, "\tfor (long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x; r < rows;\n"
+		   "\t     r += (long long)blockDim.x * gridDim.x) {\n"
 		   "\t\tconst long long base = r * A;\n"
 		   "\t\tR m = -INFINITY;\n"
 		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\tm = r_max(m, x0[base + k]);\n"
 		   "\t\tR s = (R)0;\n"
 		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\ts += r_exp(x0[base + k] - m);\n"
 		   "\t\tconst long long c = (long long)x1[r];\n"
-		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
-		   "\t}\n"
-		   "\tacc = dlcc_block_sum(acc, sh);\n");
+		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n");
+	if (grad)
+		cg_puts(d, "\t\tfor (long long k = 0; k < A; k++)\n"
+			   "\t\t\ty1[base + k] = (r_exp(x0[base + k] - m) / s - (k == c ? (R)1 : (R)0)) * x2[0] / (R)rows;\n");
+	cg_puts(d, "\t}\n\tacc = dlcc_block_sum(acc, sh);\n");
 }
 
+/* long class axes: a block per row, blocks striding over the rows; acc is the block's total */
 static void emit_ce_long(CgBuf *d)
 {
-	cg_puts(d, "\tfor (long long r = 0; r < rows; r++) {\n"
+	cg_puts(d, "\tfor (long long r = blockIdx.x; r < rows; r += gridDim.x) {\n"
 		   "\t\tconst long long base = r * A;\n"
 		   "\t\tR m = -INFINITY;\n"
 		   "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x)\n\t\t\tm = r_max(m, x0[base + k]);\n"
@@ -51,47 +57,47 @@ static void emit_ce_long(CgBuf *d)
 		   "\t}\n");
 }
 
+/* the kernel's head: output, inputs, the grid-sum scratch, the grid; returns the row count */
+static void ce_begin(CgEmit *e, CgKernel *k, const Shape *s, int lng, char *part, char *cnt)
+{
+	DLCC_ASSERT(e->L->red_bytes >= CG_RED_BYTES);
+	snprintf(part, 64, "(W + %zu)", e->L->red_off);
+	snprintf(cnt, 64, "(W + %zu)", e->L->red_off + CG_RED_PARTS * 8);
+	cg_arg_raw(k, "R *", "part", part);
+	cg_arg_raw(k, "unsigned *", "cnt", cnt);
+	k->uses_sync = 1;
+	const char *rows = cg_prod(s, 0, s->rank - 1, "b");
+	if (lng)
+		snprintf(k->grid, sizeof k->grid, "dlcc_min_grid(%s, %d)", rows, CG_RED_PARTS);
+	else
+		snprintf(k->grid, sizeof k->grid, "dlcc_min_grid(((%s) + %d) / %d, %d)", rows, CG_BLOCK - 1, CG_BLOCK,
+			 CG_RED_PARTS);
+	cg_kernel_open(e, k);
+	cg_printf(&e->dev, "\t__shared__ R sh[%d];\n", CG_BLOCK);
+	cg_printf(&e->dev, "\tconst long long A = %s, rows = %s;\n\tR acc = (R)0, total;\n",
+		  cg_dim(s->d[s->rank - 1], "B"), cg_prod(s, 0, s->rank - 1, "B"));
+}
+
 int cg_emit_cross_entropy(CgEmit *e, const Node *n)
 {
 	const Value *z = n->in[0], *t = n->in[1];
 	const Shape *s = &z->shape;
 	int lng = cg_long_row(e, ir_dim_at(s->d[s->rank - 1], e->L->max_batch));
+	char part[64], cnt[64];
 	CgKernel k;
 	cg_kernel_begin(e, &k, n, NULL);
 	cg_arg_out(&k, "y", n->out[0]);
 	cg_arg_in(&k, "x0", z);
 	cg_arg_in(&k, "x1", t);
-	k.uses_sync = 1;
-	snprintf(k.grid, sizeof k.grid, "1");
-	cg_kernel_open(e, &k);
-	CgBuf *d = &e->dev;
-	cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
-	cg_printf(d, "\tconst long long A = %s, rows = %s;\n\tR acc = (R)0;\n", cg_dim(s->d[s->rank - 1], "B"),
-		  cg_prod(s, 0, s->rank - 1, "B"));
+	ce_begin(e, &k, s, lng, part, cnt);
 	if (lng)
-		emit_ce_long(d);
+		emit_ce_long(&e->dev);
 	else
-		emit_ce_short(d);
-	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = acc / (R)rows;\n");
+		emit_ce_short(&e->dev, 0);
+	cg_puts(&e->dev, "\tif (dlcc_grid_sum(acc, sh, part, cnt, &total) && threadIdx.x == 0)\n"
+			 "\t\ty[0] = total / (R)rows;\n");
 	cg_kernel_close(e, &k);
 	return 0;
-}
-
-/* the short-row loop, also writing the gradient row into y1 (dl in x2) */
-static void emit_ce_fused(CgBuf *d)
-{
-	cg_puts(d, "\tfor (long long r = threadIdx.x; r < rows; r += blockDim.x) {\n"
-		   "\t\tconst long long base = r * A;\n"
-		   "\t\tR m = -INFINITY;\n"
-		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\tm = r_max(m, x0[base + k]);\n"
-		   "\t\tR s = (R)0;\n"
-		   "\t\tfor (long long k = 0; k < A; k++)\n\t\t\ts += r_exp(x0[base + k] - m);\n"
-		   "\t\tconst long long c = (long long)x1[r];\n"
-		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
-		   "\t\tfor (long long k = 0; k < A; k++)\n"
-		   "\t\t\ty1[base + k] = (r_exp(x0[base + k] - m) / s - (k == c ? (R)1 : (R)0)) * x2[0] / (R)rows;\n"
-		   "\t}\n"
-		   "\tacc = dlcc_block_sum(acc, sh);\n");
 }
 
 int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
@@ -99,6 +105,7 @@ int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
 	const Node *ce = gr->nodes[0], *gn = gr->nodes[1];
 	const Shape *s = &ce->in[0]->shape;
 	DLCC_ASSERT(!cg_long_row(e, ir_dim_at(s->d[s->rank - 1], e->L->max_batch)));
+	char part[64], cnt[64];
 	CgKernel k;
 	cg_kernel_begin(e, &k, NULL, cg_group_comment(gr));
 	snprintf(k.name, sizeof k.name, "k%d_fused_cross_entropy", e->nkernels);
@@ -109,20 +116,16 @@ int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
 	cg_arg_in(&k, "x2", gn->in[0]);
 	if (gr->n == 3)
 		cg_arg_out(&k, "y2", gr->nodes[2]->out[0]);
-	k.uses_sync = 1;
-	snprintf(k.grid, sizeof k.grid, "1");
-	cg_kernel_open(e, &k);
+	ce_begin(e, &k, s, 0, part, cnt);
 	CgBuf *d = &e->dev;
-	cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
-	cg_printf(d, "\tconst long long A = %s, rows = %s;\n\tR acc = (R)0;\n", cg_dim(s->d[s->rank - 1], "B"),
-		  cg_prod(s, 0, s->rank - 1, "B"));
-	emit_ce_fused(d);
+	emit_ce_short(d, 1);
+	/* the last block: the loss, and the gradient's sum over the rows (all rows written by now) */
+	cg_puts(d, "\tif (!dlcc_grid_sum(acc, sh, part, cnt, &total))\n\t\treturn;\n");
 	if (gr->n == 3)
-		cg_printf(d, "\t__syncthreads();\n"
-			     "\tfor (long long k = threadIdx.x; k < A; k += blockDim.x) {\n"
-			     "\t\tR s = (R)0;\n\t\tfor (long long r = 0; r < rows; r++)\n\t\t\ts += y1[r * A + k];\n"
+		cg_printf(d, "\tfor (long long k = threadIdx.x; k < A; k += blockDim.x) {\n"
+			     "\t\tR s = (R)0;\n\t\tfor (long long r = 0; r < rows; r++)\n\t\t\ts += ((volatile R *)y1)[r * A + k];\n"
 			     "\t\ty2[k] = %s;\n\t}\n", gr->nodes[2]->op == OP_REDUCE_MEAN ? "s / (R)rows" : "s");
-	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = acc / (R)rows;\n");
+	cg_puts(d, "\tif (threadIdx.x == 0)\n\t\ty[0] = total / (R)rows;\n");
 	cg_kernel_close(e, &k);
 	return 0;
 }

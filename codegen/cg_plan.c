@@ -4,7 +4,7 @@
  * Two device blocks (runtime/rt.h). The parameter block holds the parameters (in g->params
  * order, shared by both programs), then the optimizer state, then each program's constants.
  * The workspace starts with a fixed head shared by both programs — inputs, label, the f32 loss
- * slot, then the inference outputs — followed by each program's temporaries, planned for
+ * slot, the grid-wide sums' partials and counter, then the inference outputs — followed by each program's temporaries, planned for
  * max_batch. Temporaries are placed in three steps over the schedule:
  *   1. liveness: a buffer is born at its producer and dies after its last reader; a
  *      Reshape/Flatten output (kclass K_NONE) is an alias that extends its root's life;
@@ -65,6 +65,15 @@ static size_t take(size_t *top, size_t bytes)
 	return at;
 }
 
+/* whether a program has a kernel that ends in a grid-wide sum (needs the red_off slot) */
+static int has_grid_sum(const Graph *g)
+{
+	for (int i = 0; g && i < g->nnodes; i++)
+		if (g->nodes[i]->op == OP_SOFTMAX_CROSS_ENTROPY)
+			return 1;
+	return 0;
+}
+
 int cg_layout(CgLayout *L, Graph *infer, Graph *train, char *err, size_t errlen)
 {
 	Graph *g = infer ? infer : train;
@@ -87,6 +96,8 @@ int cg_layout(CgLayout *L, Graph *infer, Graph *train, char *err, size_t errlen)
 	if (train && train->label)
 		L->label_off = take(&top, value_bytes(L, train->label));
 	L->loss_off = take(&top, train ? 4 : 0);
+	L->red_bytes = has_grid_sum(infer) || has_grid_sum(train) ? CG_RED_BYTES : 0;
+	L->red_off = take(&top, L->red_bytes);
 	L->train_base = top;
 	for (int i = 0; infer && i < infer->noutputs; i++)
 		L->output_off[i] = take(&top, value_bytes(L, infer->outputs[i]));
@@ -485,6 +496,7 @@ static size_t fixed_used(PlanCtx *c)
 {
 	size_t s = 0;
 	Graph *g = c->g;
+	s += align_up(c->L->red_bytes);
 	for (int i = 0; i < g->ninputs; i++)
 		s += align_up(value_bytes(c->L, g->inputs[i]));
 	if (c->p->training) {

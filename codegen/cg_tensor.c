@@ -6,11 +6,13 @@
  * constants or expressions of the batch B, except two:
  *   Concat   one copy kernel per input, writing that input's band of the output;
  *   GatherGrad (the scatter-add of an embedding's gradient) is deterministic, without atomics:
- *            each thread owns one (outer, inner) column of dx, zeroes it, then walks the
- *            indices in order and adds dy's rows that land in it. No two threads touch one
- *            element, so the sum is the same on every run and equals the interpreter's bit for
- *            bit; the work is the size of dy plus the size of dx, the parallelism outer×inner
- *            (the embedding width). Rows that are hit by many indices cost no contention.
+ *            dx's axis is cut into at most GG_BANDS bands of rows; a block owns one (outer,
+ *            band), zeroes it, then walks all the indices in order and adds the dy rows that
+ *            land in its band, a thread per column. No two threads touch one element, so the
+ *            sum is the same on every run and equals the interpreter's bit for bit; the work is
+ *            dy plus dx plus bands × the index count (index reads, all threads the same one),
+ *            the parallelism bands × the embedding width. Rows hit by many indices cost no
+ *            contention.
  * An index outside [-A, A) reads 0 in Gather and is skipped in GatherGrad (a kernel cannot
  * report it; the interpreter does).
  */
@@ -18,6 +20,8 @@
 #include <string.h>
 
 #include "codegen/cg_internal.h"
+
+#define GG_BANDS 1024 /* GatherGrad: most bands of rows per outer index */
 
 static const char *numel(const Value *v) { return cg_prod(&v->shape, 0, v->shape.rank, "B"); }
 
@@ -61,25 +65,44 @@ static int emit_gather_grad(CgEmit *e, const Node *n)
 {
 	const Value *dy = n->in[0], *ix = n->in[1], *y = n->out[0];
 	int axis = (int)ir_attr_i(n, "axis", 0);
+	const Shape *ys = &y->shape;
 	CgKernel k;
-	Shape cols = y->shape;
-	cols.d[axis] = 1;
 	cg_kernel_begin(e, &k, n, NULL);
 	cg_arg_out(&k, "y", y);
 	cg_arg_in(&k, "dy", dy);
 	cg_arg_in(&k, "ix", ix);
-	grid_over(&k, &cols);
+	/* a block per (outer, band of rows): at most GG_BANDS bands of dx's axis */
+	snprintf(k.grid, sizeof k.grid, "dlcc_min_grid((%s) * ((%s) < %d ? (%s) : %d), 65535)", cg_prod(ys, 0, axis, "b"),
+		 cg_dim(ys->d[axis], "b"), GG_BANDS, cg_dim(ys->d[axis], "b"), GG_BANDS);
 	cg_kernel_open(e, &k);
 	CgBuf *d = &e->dev;
-	emit_around(d, &y->shape, axis);
-	cg_printf(d, "\tconst long long ncol = outer * inner, nidx = %s;\n", numel(ix));
-	cg_printf(d, "\t%s {\n", cg_loop("c", "ncol"));
-	cg_puts(d, "\t\tconst long long o = c / inner, q = c % inner;\n"
-		   "\t\tfor (long long a = 0; a < A; a++)\n\t\t\ty[(o * A + a) * inner + q] = (R)0;\n"
-		   "\t\tfor (long long j = 0; j < nidx; j++) {\n"
-		   "\t\t\tlong long kk = (long long)ix[j];\n\t\t\tif (kk < 0)\n\t\t\t\tkk += A;\n"
-		   "\t\t\tif (kk >= 0 && kk < A)\n"
-		   "\t\t\t\ty[(o * A + kk) * inner + q] += dy[(o * nidx + j) * inner + q];\n\t\t}\n\t}\n");
+	emit_around(d, ys, axis);
+	cg_printf(d, "\tconst long long nidx = %s, bands = A < %d ? A : %d, per = (A + bands - 1) / bands;\n", numel(ix),
+		  GG_BANDS, GG_BANDS);
+	/* the indices pass through shared memory a block's width at a time: one load per thread,
+	 * then every thread scans the chunk (a band's scan is not a chain of dependent loads) */
+	cg_printf(d, "\t__shared__ long long sx[%d];\n", CG_BLOCK);
+	cg_puts(d, "\tfor (long long blk = blockIdx.x; blk < outer * bands; blk += gridDim.x) {\n"
+		   "\t\tconst long long o = blk / bands, a0 = blk % bands * per, a1 = a0 + per < A ? a0 + per : A;\n"
+		   "\t\tfor (long long a = a0; a < a1; a++)\n"
+		   "\t\t\tfor (long long q = threadIdx.x; q < inner; q += blockDim.x)\n"
+		   "\t\t\t\ty[(o * A + a) * inner + q] = (R)0;\n"
+		   "\t\tfor (long long j0 = 0; j0 < nidx; j0 += blockDim.x) {\n"
+		   "\t\t\t__syncthreads();\n"
+		   "\t\t\tif (j0 + threadIdx.x < nidx) {\n"
+		   "\t\t\t\tlong long kk = (long long)ix[j0 + threadIdx.x];\n"
+		   "\t\t\t\tsx[threadIdx.x] = kk < 0 ? kk + A : kk;\n"
+		   "\t\t\t}\n"
+		   "\t\t\t__syncthreads();\n"
+		   "\t\t\tconst long long jn = nidx - j0 < blockDim.x ? nidx - j0 : blockDim.x;\n"
+		   "\t\t\tfor (long long jj = 0; jj < jn; jj++) {\n"
+		   "\t\t\t\tconst long long kk = sx[jj], j = j0 + jj;\n"
+		   "\t\t\t\tif (kk >= a0 && kk < a1)\n"
+		   "\t\t\t\t\tfor (long long q = threadIdx.x; q < inner; q += blockDim.x)\n"
+		   "\t\t\t\t\t\ty[(o * A + kk) * inner + q] += dy[(o * nidx + j) * inner + q];\n"
+		   "\t\t\t}\n"
+		   "\t\t}\n\t}\n");
+	k.uses_sync = 1;
 	cg_kernel_close(e, &k);
 	return 0;
 }

@@ -34,6 +34,7 @@ struct dlcc_model {
 	int64_t step;
 	int64_t skipped;   /* fp16 steps skipped by loss scaling (inf/NaN gradients) */
 	float ls_k;        /* loss scaling: the state k after the last step or load */
+	int64_t calls;     /* dlcc_train_step calls that succeeded */
 	char err[600];
 };
 
@@ -186,6 +187,8 @@ API int dlcc_train_step(dlcc_model *m, int batch, const void *const *inputs, con
 	m->ls_k = k;
 	if (loss)
 		*loss = l;
+	if (m->calls++ == 0) /* the profile leaves out the first step (module loads, library set-up) */
+		rt_prof_reset(m->rt);
 	return 0;
 }
 

@@ -80,6 +80,9 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
 int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
 		 const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias, int relu);
 
+/* DLCC_PROFILE (rt_prof.c): forget what was timed so far (model.c calls it after the first step) */
+void rt_prof_reset(Rt *rt);
+
 /* ---- the model description emitted by codegen ---- */
 typedef enum { RT_T_INPUT, RT_T_LABEL, RT_T_OUTPUT, RT_T_PARAM, RT_T_STATE, RT_T_LOSS } RtTensorKind;
 

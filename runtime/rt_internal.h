@@ -47,7 +47,8 @@ int rt_cuda_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int tran
 		      int relu);
 
 /* The profile (rt_prof.c): open reads DLCC_PROFILE; begin synchronises and returns the time;
- * end synchronises and adds the call's time to `name`; close prints the table and frees it. */
+ * end synchronises and adds the call's time to `name`; close prints the table and frees it;
+ * rt_prof_reset (rt.h) forgets the entries. */
 void rt_prof_open(Rt *rt);
 double rt_prof_begin(Rt *rt);
 void rt_prof_end(Rt *rt, double t0, const char *name);

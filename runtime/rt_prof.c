@@ -2,7 +2,8 @@
  * rt_prof.c — the run-time profile: DLCC_PROFILE=1 (or =FILE) in the environment makes every
  * launch, matrix product and copy of an Rt synchronous and timed on the host, and prints, when
  * the Rt is destroyed, one line per kernel (or cuBLAS shape, or copy direction): total time,
- * calls, mean, share. Timing each call between two synchronisations adds a few microseconds per
+ * calls, mean, share. The first training step is left out (rt_prof_reset after it: module
+ * loads, cuBLAS set-up and first-touch costs are not a step's). Timing each call between two synchronisations adds a few microseconds per
  * call and removes the overlap of host and device, so the figures say where a step's time goes,
  * not how long a step takes unprofiled (dlcc-bench without DLCC_PROFILE says that).
  */
@@ -76,6 +77,12 @@ void rt_prof_end(Rt *rt, double t0, const char *name)
 	p->e[i].ms += ms;
 }
 
+void rt_prof_reset(Rt *rt)
+{
+	if (rt->prof)
+		rt->prof->n = 0;
+}
+
 static int by_time(const void *a, const void *b)
 {
 	double x = ((const ProfEntry *)a)->ms, y = ((const ProfEntry *)b)->ms;
@@ -92,8 +99,8 @@ void rt_prof_close(Rt *rt)
 	for (int i = 0; i < p->n; i++)
 		total += p->e[i].ms, calls += p->e[i].calls;
 	qsort(p->e, p->n, sizeof *p->e, by_time);
-	fprintf(p->out, "dlcc profile (%s): %.3f ms in %ld timed calls, each between two synchronisations\n",
-		rt->name, total, calls);
+	fprintf(p->out, "dlcc profile (%s): %.3f ms in %ld timed calls after the first training step, each "
+		"between two synchronisations\n", rt->name, total, calls);
 	fprintf(p->out, "%12s %8s %12s %7s  %s\n", "total ms", "calls", "mean us", "share", "kernel / call");
 	for (int i = 0; i < p->n; i++)
 		fprintf(p->out, "%12.3f %8ld %12.1f %6.1f%%  %s\n", p->e[i].ms, p->e[i].calls,

@@ -57,6 +57,7 @@ enum { RT_EMU_SHFL_IDX, RT_EMU_SHFL_UP, RT_EMU_SHFL_DOWN, RT_EMU_SHFL_XOR };
 #define __syncthreads() rt_emu_syncthreads()
 #define __syncwarp(...) rt_emu_syncwarp()
 #define __activemask() 0xffffffffu
+#define __threadfence() ((void)0) /* blocks run one after another: their writes are in order */
 
 static inline float rt_emu_shfl_f(float v, int kind, int l, int w)
 {
