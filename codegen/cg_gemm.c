@@ -5,7 +5,8 @@
  * leading dimension c, so Y = op(A)·op(B) is computed as Y^T = op(B)^T·op(A)^T — the operands
  * swap, each keeps its own transpose flag, m = N, n = M. Gemm's C (bias) is first broadcast into
  * Y by an elementwise kernel, then the product accumulates onto it with beta.
- * MatMul: 1-D operands become [1,K] / [K,1]; batch dims broadcast. The longest suffix of the
+ * MatMul: 1-D operands become [1,K] / [K,1]; batch dims broadcast; transA / transB (a
+ * transpose of the last two dims folded in by passes/simplify.c) are cuBLAS's op flags. The longest suffix of the
  * output batch dims over which each operand is either complete (stride M·K) or absent (stride 0)
  * is one strided batched call; any leading batch dims that broadcast differently become a host
  * loop of such calls. Extents are host expressions of the batch `b`.
@@ -83,6 +84,7 @@ typedef struct {
 	int64_t od[IR_MAX_RANK];      /* output batch dims */
 	int64_t ad[IR_MAX_RANK], bd[IR_MAX_RANK]; /* operand batch dims aligned right, 1 if absent */
 	int64_t M, K, N;
+	int ta, tb;                   /* transA / transB: the operand's last two dims swapped */
 } MmShape;
 
 static void mm_shape(const Node *n, MmShape *s)
@@ -90,9 +92,11 @@ static void mm_shape(const Node *n, MmShape *s)
 	const Shape *a = &n->in[0]->shape, *b = &n->in[1]->shape, *y = &n->out[0]->shape;
 	int va = a->rank == 1, vb = b->rank == 1;
 	int rab = va ? 0 : a->rank - 2, rbb = vb ? 0 : b->rank - 2;
-	s->M = va ? 1 : a->d[a->rank - 2];
-	s->K = a->d[a->rank - 1];
-	s->N = vb ? 1 : b->d[b->rank - 1];
+	s->ta = (int)ir_attr_i(n, "transA", 0);
+	s->tb = (int)ir_attr_i(n, "transB", 0);
+	s->M = va ? 1 : a->d[a->rank - 2 + s->ta];
+	s->K = a->d[a->rank - 1 - s->ta];
+	s->N = vb ? 1 : b->d[b->rank - 1 - s->tb];
 	s->nb = y->rank - !va - !vb;
 	for (int j = 0; j < s->nb; j++) {
 		int ja = j - (s->nb - rab), jb = j - (s->nb - rbb);
@@ -175,9 +179,9 @@ int cg_emit_matmul(CgEmit *e, const Node *n)
 	}
 	char oy[600], pa[600], pb[600], py[800];
 	snprintf(oy, sizeof oy, "o * %s * %s", inner, sc);
-	GemmCall g = {0, 0, cg_dim(m.N, "b"), cg_dim(m.M, "b"), cg_dim(m.K, "b"), cg_dim(m.N, "b"),
-		      cg_dim(m.K, "b"), cg_dim(m.N, "b"), cg_addr(e, B), cg_addr(e, A), cg_addr(e, Y),
-		      sb, sa, sc, inner, 1.0, 0.0};
+	GemmCall g = {m.tb, m.ta, cg_dim(m.N, "b"), cg_dim(m.M, "b"), cg_dim(m.K, "b"),
+		      m.tb ? cg_dim(m.K, "b") : cg_dim(m.N, "b"), m.ta ? cg_dim(m.M, "b") : cg_dim(m.K, "b"),
+		      cg_dim(m.N, "b"), cg_addr(e, B), cg_addr(e, A), cg_addr(e, Y), sb, sa, sc, inner, 1.0, 0.0};
 	if (s > 0) {
 		g.a = addr_plus(e, B, "ob", pb, sizeof pb);
 		g.b = addr_plus(e, A, "oa", pa, sizeof pa);
@@ -224,8 +228,8 @@ int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
 	int relu = gr->n == 3;
 	if (check_float(e, p) < 0)
 		return -1;
-	int ta = p->op == OP_GEMM ? (int)ir_attr_i(p, "transA", 0) : 0;
-	int tb = p->op == OP_GEMM ? (int)ir_attr_i(p, "transB", 0) : 0;
+	int ta = (int)ir_attr_i(p, "transA", 0), tb = (int)ir_attr_i(p, "transB", 0);
+	DLCC_ASSERT(p->op == OP_GEMM || !ta); /* passes/fuse.c: a MatMul's A is rows of K */
 	const Shape *a = &A->shape;
 	int64_t K = p->op == OP_GEMM ? a->d[1 - ta] : a->d[a->rank - 1], N = B->shape.d[1 - tb];
 	char M[256];

@@ -460,25 +460,28 @@ static int op_gemm(Interp *it, const Node *n)
 }
 
 /* y[off_y + (m,n)] = a[off_a + (m,k)] @ b[off_b + (k,n)] */
+/* y[i,j] = sum_p a[i,p] b[p,j], a's element (i, p) at i*ai + p*ap, b's (p, j) at p*bp + j*bj */
 static void matmul_block(Interp *it, const Tensor *a, int64_t off_a, const Tensor *b, int64_t off_b,
-			 Tensor *y, int64_t off_y, int64_t m, int64_t kk, int64_t nn)
+			 Tensor *y, int64_t off_y, int64_t m, int64_t kk, int64_t nn, const int64_t st[4])
 {
 	for (int64_t i = 0; i < m; i++)
 		for (int64_t j = 0; j < nn; j++) {
 			double acc = 0;
 			for (int64_t p = 0; p < kk; p++)
-				acc += a->f[off_a + i * kk + p] * b->f[off_b + p * nn + j];
+				acc += a->f[off_a + i * st[0] + p * st[1]] * b->f[off_b + p * st[2] + j * st[3]];
 			y->f[off_y + i * nn + j] = rd(it, acc);
 		}
 }
 
 /* numpy matmul: 1-D operands promoted ([k] as [1,k] on the left, [k,1] on the right), leading
- * (batch) dimensions broadcast */
+ * (batch) dimensions broadcast; transA/transB: that operand's last two dims swapped first */
 static int op_matmul(Interp *it, const Node *n)
 {
 	Tensor *a = in_t(it, n, 0), *b = in_t(it, n, 1), *y = out_t(it, n, 0);
 	int a2 = a->rank >= 2, b2 = b->rank >= 2;
-	int64_t m = a2 ? a->d[a->rank - 2] : 1, kk = a->d[a->rank - 1], nn = b2 ? b->d[b->rank - 1] : 1;
+	int ta = (int)ir_attr_i(n, "transA", 0), tb = (int)ir_attr_i(n, "transB", 0);
+	int64_t m = a2 ? a->d[a->rank - 2 + ta] : 1, kk = a->d[a->rank - 1 - ta], nn = b2 ? b->d[b->rank - 1 - tb] : 1;
+	const int64_t st[4] = { ta ? 1 : kk, ta ? m : 1, tb ? 1 : nn, tb ? kk : 1 };
 	int ra = a2 ? a->rank - 2 : 0, rb = b2 ? b->rank - 2 : 0, ry = y->rank - a2 - b2;
 	int64_t nbatch = 1, idx[IR_MAX_RANK];
 	if (need_float(it, n, 2) < 0)
@@ -489,7 +492,7 @@ static int op_matmul(Interp *it, const Node *n)
 		unravel(q, ry, y->d, idx);
 		int64_t oa = bcast_offset(idx, ry, ra, a->d) * m * kk;
 		int64_t ob = bcast_offset(idx, ry, rb, b->d) * kk * nn;
-		matmul_block(it, a, oa, b, ob, y, q * m * nn, m, kk, nn);
+		matmul_block(it, a, oa, b, ob, y, q * m * nn, m, kk, nn, st);
 	}
 	return 0;
 }

@@ -133,6 +133,13 @@ int shape_matmul(Graph *g, Node *n)
 	Shape a = n->in[0]->shape, b = n->in[1]->shape;
 	if (a.rank < 1 || b.rank < 1)
 		return fail_shapes(g, n, "MatMul needs operands of rank >= 1", &a, &b);
+	int64_t ta = ir_attr_i(n, "transA", 0), tb = ir_attr_i(n, "transB", 0);
+	if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1) || (ta && a.rank < 2) || (tb && b.rank < 2))
+		return fail_shapes(g, n, "transA/transB are 0 or 1 and need an operand of rank >= 2", &a, &b);
+	if (ta)
+		ir_shape_swap_last2(&a);
+	if (tb)
+		ir_shape_swap_last2(&b);
 	int va = a.rank == 1, vb = b.rank == 1;
 	if (va)
 		a = ir_shape(2, (int64_t[]){1, a.d[0]});

@@ -39,6 +39,14 @@ Shape ir_shape(int rank, const int64_t *d)
 
 Shape ir_shape0(void) { return (Shape){0, {0}}; }
 
+void ir_shape_swap_last2(Shape *s)
+{
+	DLCC_ASSERT(s->rank >= 2);
+	int64_t t = s->d[s->rank - 1];
+	s->d[s->rank - 1] = s->d[s->rank - 2];
+	s->d[s->rank - 2] = t;
+}
+
 int ir_shape_eq(const Shape *a, const Shape *b)
 {
 	if (a->rank != b->rank)

@@ -360,14 +360,15 @@ static int sole_reader(const Fuse *f, const Value *v, int j)
 }
 
 /* p is a product with a cuBLASLt epilogue form: Gemm without C and alpha 1, or MatMul of a
- * rank >= 2 operand by a 2-D matrix; f32 result */
+ * rank >= 2 operand (not transposed: its rows are the product's rows) by a 2-D matrix; f32 result */
 static int epilogue_product(const Node *p)
 {
 	if (p->out[0]->dt != DT_F32)
 		return 0;
 	if (p->op == OP_GEMM)
 		return p->nin == 2 && ir_attr_f(p, "alpha", 1.0) == 1.0;
-	return p->op == OP_MATMUL && p->in[0]->shape.rank >= 2 && p->in[1]->shape.rank == 2;
+	return p->op == OP_MATMUL && p->in[0]->shape.rank >= 2 && p->in[1]->shape.rank == 2 &&
+	       !ir_attr_i(p, "transA", 0);
 }
 
 /* group G is [Add(P, bias)] or [Add(P, bias), Relu(that)] with P a product whose only reader

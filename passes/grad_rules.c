@@ -287,11 +287,18 @@ static Value *promote(Graph *g, Value *v, int right)
 /* MatMul with numpy semantics: operands promoted to matrices, dY reshaped to the promoted
  * product's shape; dA = dY B^T, dB = A^T dY, each summed over broadcast batch axes and reshaped
  * back to the operand's shape. */
+/* transA/transB (passes/simplify.c folds transposes into them): the product of the swapped
+ * operands, whose gradients are swapped back */
 int grad_matmul(Graph *g, Node *n, Value *const *dout, const char *need, Value **din)
 {
+	int ta = (int)ir_attr_i(n, "transA", 0), tb = (int)ir_attr_i(n, "transB", 0);
 	Value *a = promote(g, n->in[0], 0), *b = promote(g, n->in[1], 1);
 	if (!a || !b)
 		return -1;
+	if (ta)
+		a = swap_last2(g, a);
+	if (tb)
+		b = swap_last2(g, b);
 	Shape ys = dout[0]->shape;
 	if (n->in[0]->shape.rank == 1)
 		ys.d[ys.rank++] = 0;
@@ -302,10 +309,14 @@ int grad_matmul(Graph *g, Node *n, Value *const *dout, const char *need, Value *
 	Value *dy = reshape(g, dout[0], &ys);
 	if (need[0]) {
 		Value *da = sum_to(g, op2(g, OP_MATMUL, dy, swap_last2(g, b)), &a->shape);
+		if (ta)
+			da = swap_last2(g, da);
 		din[0] = reshape(g, da, &n->in[0]->shape);
 	}
 	if (need[1]) {
 		Value *db = sum_to(g, op2(g, OP_MATMUL, swap_last2(g, a), dy), &b->shape);
+		if (tb)
+			db = swap_last2(g, db);
 		din[1] = reshape(g, db, &n->in[1]->shape);
 	}
 	return done(n, need, din);

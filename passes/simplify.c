@@ -8,6 +8,9 @@
  *   Reshape/Flatten(x) → x                  when the shape does not change
  *   Reshape(Reshape|Flatten(x)) → Reshape(x)     (the chain collapses; the inner may die)
  *   Mul(x, 1), Mul(1, x), Div(x, 1) → x     Add(x, 0), Add(0, x), Sub(x, 0) → x
+ *   MatMul(Transpose(a), b) → MatMul(a, b, transA = 1)   for a Transpose of the last two dims
+ *                                           (and b / transB): the product reads the operand
+ *                                           transposed, the Transpose kernel goes
  * Every rewrite is exact: the result is bit for bit what the node computed, with one IEEE
  * detail for Add(x, +0), which turns a -0 of x into +0 (the two compare equal; Sub(x, +0) and
  * Add(x, -0) keep it). A constant operand counts when every element equals 1 or 0 and the
@@ -81,6 +84,34 @@ static Value *simp_transpose(const Node *n)
 	return back ? simp_same(n, d->in[0]) : NULL;
 }
 
+/* x is Transpose(y) swapping the last two of rank >= 2 dims: y, else NULL */
+static Value *simp_swapped(const Value *x)
+{
+	const Node *d = x->def;
+	int cnt;
+	const int64_t *p = d && d->op == OP_TRANSPOSE ? ir_attr_ints(d, "perm", &cnt) : NULL;
+	if (!p || cnt < 2)
+		return NULL;
+	for (int i = 0; i < cnt - 2; i++)
+		if (p[i] != i)
+			return NULL;
+	return p[cnt - 2] == cnt - 1 && p[cnt - 1] == cnt - 2 ? d->in[0] : NULL;
+}
+
+/* MatMul(Transpose(a) swapping the last two dims, b) → MatMul(a, b, transA toggled); the same
+ * for b. cuBLAS reads the operand transposed; the Transpose dies unless something else reads it. */
+static void simp_matmul_transpose(Graph *g, Node *n)
+{
+	static const char *const flag[2] = {"transA", "transB"};
+	for (int i = 0; i < 2; i++) {
+		Value *y = simp_swapped(n->in[i]);
+		if (y) {
+			n->in[i] = y;
+			ir_set_i(g, n, flag[i], !ir_attr_i(n, flag[i], 0));
+		}
+	}
+}
+
 /* a Reshape of a Reshape/Flatten (of ...) reads the first input of the chain */
 static void simp_reshape_chain(Node *n)
 {
@@ -122,6 +153,8 @@ int pass_simplify(Graph *g)
 	for (int i = 0; i < g->nnodes; i++) {
 		Node *n = g->nodes[i];
 		simp_reshape_chain(n);
+		if (n->op == OP_MATMUL)
+			simp_matmul_transpose(g, n);
 		Value *x = n->nout == 1 && !simp_is_output(g, n->out[0]) ? simp_node(n) : NULL;
 		keep[i] = x == NULL;
 		if (x)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The rest of the command-line contract: --emit ir/cuda/ptx/dot, --dump-ir, dlcc info,
-# save/load round trip, run with several chunks, checkpoints holding optimizer state.
+# save/load round trip, run with several chunks, checkpoints holding optimizer state, DLCC_PROFILE.
 source "$(dirname "$0")/lib.bash"
 M=$S/samples/mlp/mlp.onnx
 TR=$S/tests/fixtures/train
@@ -26,6 +26,11 @@ grep -q "^# memory plan of this program" "$T/m.dlir" || fail "--emit ir lacks th
 "$DLCC" "$TR/mlp_small.onnx" -o "$T/s.so" --optimizer adam --lr 0.01 --batch 4 2>/dev/null
 tr() { "$DLCC" train "$T/s.so" --input x="$TR/x.npy" --label "$TR/y.npy" --batch 4 --no-shuffle --device "$DEV" "$@" >/dev/null; }
 tr --steps 8 --save "$T/a8.safetensors"
+# DLCC_PROFILE: a table of the kernels, products and copies of the steps after the first
+DLCC_PROFILE="$T/prof.txt" "$DLCC" train "$T/s.so" --input x="$TR/x.npy" --label "$TR/y.npy" --batch 4 --steps 3 --device "$DEV" >/dev/null
+grep -q "^dlcc profile (.*): .* ms in .* timed calls after the first training step" "$T/prof.txt" || fail "DLCC_PROFILE: no header"
+grep -q " 2 .*gemm.*m=.* n=4 k=" "$T/prof.txt" || fail "DLCC_PROFILE: no line for the products (2 steps after the first)"
+grep -q "k[0-9]*_fused" "$T/prof.txt" || fail "DLCC_PROFILE: no line for the fused kernels"
 tr --steps 4 --save "$T/a4.safetensors"
 tr --steps 4 --load "$T/a4.safetensors" --save "$T/b8.safetensors"
 $CMP safetensors "$T/b8.safetensors" "$T/a8.safetensors" --rtol 1e-6 --atol 1e-7 || fail "resumed training differs"

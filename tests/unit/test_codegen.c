@@ -135,6 +135,30 @@ Test(codegen, matmul_batched_broadcast)
 	ir_graph_free(g);
 }
 
+static Value *matmul_t(Graph *g, Value *a, Value *b, int ta, int tb)
+{
+	Node *n = ir_begin(g, OP_MATMUL, "MatMul", 2, (Value *[]){a, b});
+	ir_set_i(g, n, "transA", ta);
+	ir_set_i(g, n, "transB", tb);
+	return th_gfin(g, n);
+}
+
+/* transA / transB (folded transposes): cuBLAS op flags with the operands' own leading dims */
+Test(codegen, matmul_transposed)
+{
+	Graph *g = ir_graph_new("matmul_t");
+	Value *a = th_input(g, "a", SHAPE(-1, 2, 4, 3)), *w = th_param(g, "w", SHAPE(5, 4));
+	Value *c = th_input(g, "c", SHAPE(-1, 2, 3, 4)), *x = th_input(g, "x", SHAPE(-1, 4));
+	Value *b1 = th_param(g, "b1", SHAPE(1, 2, 5, 4));
+	th_out(g, matmul_t(g, a, w, 1, 1));  /* both swapped, B broadcast: one strided call */
+	th_out(g, matmul_t(g, c, c, 0, 1));  /* [N,2,3,4] @ [N,2,3,4]^T: attention scores */
+	th_out(g, matmul_t(g, a, c, 1, 1));
+	th_out(g, matmul_t(g, c, b1, 0, 1)); /* mixed broadcast: host loop */
+	th_out(g, matmul_t(g, x, w, 0, 1));  /* 2-D: a Linear's x W^T */
+	th_check_infer(g, 4, 3, 0);
+	ir_graph_free(g);
+}
+
 /* ---- softmax family ---- */
 
 static Value *axis_op(Graph *g, Op op, int nin, Value **in, int axis)

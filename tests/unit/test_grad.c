@@ -133,6 +133,29 @@ static void check_matmul(Shape a, Shape b)
 	th_case_free(c);
 }
 
+static void check_matmul_t(Shape a, Shape b, int ta, int tb)
+{
+	ThCase *c = case_new();
+	Value *x = th_var(c, a, 0), *y = th_var(c, b, 0);
+	Node *n = th_begin(c, OP_MATMUL, 2, (Value *[]){x, y});
+	ir_set_i(c->g, n, "transA", ta);
+	ir_set_i(c->g, n, "transB", tb);
+	th_check(c, th_fin(c, n), "MatMul transposed");
+	th_case_free(c);
+}
+
+/* transA / transB (passes/simplify.c folds transposes into them) */
+Test(grad, matmul_transposed)
+{
+	check_matmul_t(SH(4, 3), SH(4, 5), 1, 0);
+	check_matmul_t(SH(3, 4), SH(5, 4), 0, 1);
+	check_matmul_t(SH(4, 3), SH(5, 4), 1, 1);
+	check_matmul_t(SH(2, 4, 3), SH(5, 4), 1, 1);
+	check_matmul_t(SH(N, 3, 4), SH(N, 5, 4), 0, 1);
+	check_matmul_t(SH(4), SH(5, 4), 0, 1);
+	check_matmul_t(SH(4, 3), SH(4), 1, 0);
+}
+
 Test(grad, matmul)
 {
 	check_matmul(SH(3, 4), SH(4, 5));
