@@ -102,7 +102,7 @@ static const char *arg_name(char kind, int i)
 
 static int dtype_ok(CgEmit *e, const Node *n)
 {
-	for (int i = 0; i < n->nin; i++)
+	for (int i = n->op == OP_WHERE; i < n->nin; i++) /* Where's mask is bool */
 		if (n->in[i]->dt != n->out[0]->dt && ir_dt_is_float(n->out[0]->dt))
 			return cg_fail(e->err, e->errlen, "codegen: node '%s' (%s): operand %d is %s, "
 					   "the result %s (insert a Cast)", n->name, ir_ops[n->op].name, i,
@@ -136,7 +136,7 @@ int cg_chain_init(CgEmit *e, CgChain *c, const Node *const *nodes, int n, const 
 	c->dom = dom;
 	for (int i = 0; i < n; i++) {
 		const Node *m = nodes[i];
-		DLCC_ASSERT((ir_ops[m->op].body || c->map_body || m->op == OP_CAST) && m->nin <= 3);
+		DLCC_ASSERT((ir_ops[m->op].body || c->map_body || m->op == OP_CAST || m->op == OP_WHERE) && m->nin <= 3);
 		if (!c->map_body && m->op != OP_CAST && dtype_ok(e, m) < 0)
 			return -1;
 		for (int k = 0; k < m->nin; k++)
@@ -170,7 +170,8 @@ static void emit_member(CgBuf *d, const CgChain *c, const Node *m, const char *i
 		cg_printf(d, "%s\tconst %s %s = %s;\n", ind, cg_ctype(x->dt), opn[k], src);
 	}
 	/* a Cast in a chain is between float types (passes/fuse.c): conversion happens at the store */
-	const char *body = c->map_body ? c->map_body : m->op == OP_CAST ? "a" : ir_ops[m->op].body;
+	const char *body = c->map_body ? c->map_body : m->op == OP_CAST ? "a" : m->op == OP_WHERE ? "a ? b : c"
+										  : ir_ops[m->op].body;
 	if (!c->map_body)
 		cg_emit_act_attrs(d, m, body);
 	cg_printf(d, "%s\tv%d = (%s)(%s);\n%s}\n", ind, y->id, cg_ctype(y->dt), body, ind);

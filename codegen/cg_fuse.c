@@ -33,13 +33,16 @@ static CgGroupKind group_kind(const CgGroup *gr)
 		return CG_G_MOVE;
 	if (gr->nodes[0]->op == OP_CAST && gr->nodes[0]->in[0]->kind == V_PARAM)
 		return CG_G_CASTS;
+	if (last->op == OP_SOFTMAX || last->op == OP_LOG_SOFTMAX)
+		return CG_G_ROW;
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
 }
 
 /* members agree with their kind: the shape of the index space, the ops */
 static int check_group(const CgGroup *gr, char *err, size_t errlen)
 {
-	const Shape *dom = gr->kind == CG_G_REDUCE ? &gr->nodes[gr->n - 1]->in[0]->shape : &gr->nodes[0]->out[0]->shape;
+	const Shape *dom = gr->kind == CG_G_REDUCE || gr->kind == CG_G_ROW ? &gr->nodes[gr->n - 1]->in[0]->shape
+									    : &gr->nodes[0]->out[0]->shape;
 	for (int i = 0; i < gr->n; i++) {
 		const Node *n = gr->nodes[i];
 		KClass k = ir_ops[n->op].kclass;
@@ -58,8 +61,9 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 				n->op == (i ? OP_SOFTMAX_CROSS_ENTROPY_GRAD : OP_SOFTMAX_CROSS_ENTROPY));
 			break;
 		default:
-			ok = (i == gr->n - 1 && gr->kind == CG_G_REDUCE) ||
-			     ((k == K_UNARY || k == K_BINARY || n->op == OP_CAST) && ir_shape_eq(&n->out[0]->shape, dom));
+			ok = (i == gr->n - 1 && (gr->kind == CG_G_REDUCE || gr->kind == CG_G_ROW)) ||
+			     ((k == K_UNARY || k == K_BINARY || n->op == OP_CAST || n->op == OP_WHERE) &&
+			      ir_shape_eq(&n->out[0]->shape, dom));
 		}
 		if (!ok)
 			return cg_fail(err, errlen, "codegen: node '%s' (%s) cannot be fused with node '%s' (%s)",
@@ -173,6 +177,7 @@ int cg_emit_group(CgEmit *e, const CgGroup *gr)
 	case CG_G_GEMM: return cg_emit_gemm_group(e, gr);
 	case CG_G_MOVE: return cg_emit_transpose_cast(e, gr);
 	case CG_G_CASTS: return cg_emit_param_casts(e, gr);
+	case CG_G_ROW: return cg_emit_softmax_group(e, gr);
 	}
 	return -1;
 }

@@ -70,7 +70,7 @@ typedef struct {
 } CgLayout;
 
 /* ---- fusion groups (cg_fuse.c), read from the `fuse` attributes of passes/fuse.c ---- */
-typedef enum { CG_G_EW, CG_G_REDUCE, CG_G_LOSS, CG_G_OPTIM, CG_G_GEMM, CG_G_MOVE, CG_G_CASTS } CgGroupKind;
+typedef enum { CG_G_EW, CG_G_REDUCE, CG_G_LOSS, CG_G_OPTIM, CG_G_GEMM, CG_G_MOVE, CG_G_CASTS, CG_G_ROW } CgGroupKind;
 typedef struct {
 	int id;              /* the attribute value */
 	CgGroupKind kind;
@@ -237,6 +237,7 @@ int cg_emit_group(CgEmit *e, const CgGroup *gr);
 const char *cg_group_comment(const CgGroup *gr);
 int cg_emit_ew_group(CgEmit *e, const CgGroup *gr);
 int cg_emit_reduce_group(CgEmit *e, const CgGroup *gr);
+int cg_emit_softmax_group(CgEmit *e, const CgGroup *gr); /* [elementwise..., Softmax] */
 int cg_emit_loss_group(CgEmit *e, const CgGroup *gr);
 int cg_emit_optimizer_group(CgEmit *e, const CgGroup *gr);
 /* a product with its bias [and ReLU] epilogue (cg_gemm.c) */

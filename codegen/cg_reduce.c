@@ -5,7 +5,9 @@
  * An output element o decomposes over the kept dims into a base offset; the reduction index j
  * decomposes over the reduced dims into an offset added to it. Short reductions (fewer than
  * CG_LONG_ROW elements at max batch) use one thread per output and a plain loop; long ones a
- * block per output, threads striding over j, and a block tree sum (uses_sync = 1). keepdims
+ * block per output, threads striding over j, and a block tree sum (uses_sync = 1). When the
+ * innermost dim is kept (a column reduction: a bias gradient over rows), neither is coalesced
+ * or parallel enough, and emit_columns gives a warp 32 neighbouring outputs instead. keepdims
  * does not change the layout. Attributes in IR normal form: `axes` (empty or absent = all).
  * Fused (cg_emit_reduce_group): the summand is not read but computed by an elementwise chain at
  * the input offset o (cg_elementwise.c), which also writes the chain's materialized values —
@@ -14,6 +16,9 @@
 #include <stdio.h>
 
 #include "codegen/cg_internal.h"
+
+#define RED_LANES 32                     /* column reductions: outputs per block (a warp) */
+#define RED_GROUPS (CG_BLOCK / RED_LANES) /* and groups splitting each output's reduction */
 
 int cg_reduced_mask(const Node *n, int rank)
 {
@@ -53,6 +58,49 @@ static void emit_count(CgBuf *d, const char *name, const Shape *x, int mask, int
 	cg_puts(d, ";\n");
 }
 
+/* the summand at offset o into xv (from the chain, or read) */
+static void emit_summand(CgEmit *e, const CgChain *chain, const Value *x, const char *ind)
+{
+	if (chain) {
+		cg_printf(&e->dev, "%sR xv;\n", ind);
+		cg_chain_body(e, chain, "o", ind, "xv", x);
+	} else {
+		cg_printf(&e->dev, "%sconst R xv = x0[o];\n", ind);
+	}
+}
+
+/*
+ * Column reductions (the innermost dim kept, e.g. a bias gradient summed over rows): a block
+ * takes RED_LANES neighbouring outputs, one lane each, so that a warp's loads are one
+ * contiguous run, and RED_GROUPS groups of lanes split the reduction (group g sums j = g,
+ * g + RED_GROUPS, ...); the groups' sums are added in group order. Deterministic, like the
+ * other forms.
+ */
+static int emit_columns(CgEmit *e, CgKernel *k, const Node *n, const CgChain *chain, int mask)
+{
+	const Value *x = n->in[0];
+	CgBuf *d = &e->dev;
+	cg_printf(d, "	__shared__ R sh[%d];\n", CG_BLOCK);
+	emit_count(d, "nout", &x->shape, mask, 0);
+	emit_count(d, "nred", &x->shape, mask, 1);
+	cg_printf(d, "	const long long lx = threadIdx.x %% %d, ly = threadIdx.x / %d;\n", RED_LANES, RED_LANES);
+	cg_printf(d, "	for (long long tile = blockIdx.x; tile * %d < nout; tile += gridDim.x) {\n", RED_LANES);
+	cg_printf(d, "		const long long r = tile * %d + lx;\n		R s = (R)0;\n		if (r < nout) {\n", RED_LANES);
+	cg_puts(d, "			long long t = r, base = 0;\n");
+	cg_emit_split(d, &x->shape, mask, 0, "t", "base");
+	cg_printf(d, "			for (long long j = ly; j < nred; j += %d) {\n				long long u = j, o = base;\n", RED_GROUPS);
+	cg_emit_split(d, &x->shape, mask, 1, "u", "o");
+	emit_summand(e, chain, x, "				");
+	cg_puts(d, "				s += xv;\n			}\n		}\n");
+	cg_puts(d, "		sh[threadIdx.x] = s;\n		__syncthreads();\n");
+	cg_printf(d, "		if (ly == 0 && r < nout) {\n"
+		     "			for (int g = 1; g < %d; g++)\n				s += sh[g * %d + lx];\n"
+		     "			y[r] = %s;\n		}\n		__syncthreads();\n	}\n",
+		  RED_GROUPS, RED_LANES, n->op == OP_REDUCE_MEAN ? "s / (R)nred" : "s");
+	cg_kernel_close(e, k);
+	return 0;
+}
+
 /* chain: the fused producers of x (NULL: x is read) */
 static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const char *what)
 {
@@ -61,6 +109,8 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 	int64_t kept, red;
 	extents(&x->shape, mask, e->L->max_batch, &kept, &red);
 	int lng = cg_long_row(e, red);
+	/* the innermost dim is kept: neighbouring outputs are neighbours in memory */
+	int col = !((mask >> (x->shape.rank - 1)) & 1) && red >= 2 * RED_GROUPS;
 	CgKernel k;
 	cg_kernel_begin(e, &k, chain ? NULL : n, what);
 	if (chain)
@@ -70,11 +120,17 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 		cg_chain_args(&k, chain);
 	else
 		cg_arg_in(&k, "x0", x);
-	k.uses_sync = lng;
-	snprintf(k.grid, sizeof k.grid, "%s(%s)", lng ? "dlcc_blocks" : "dlcc_grid",
-		 cg_prod(&y->shape, 0, y->shape.rank, "b"));
+	k.uses_sync = lng || col;
+	if (col)
+		snprintf(k.grid, sizeof k.grid, "dlcc_blocks(((%s) + %d) / %d)", cg_prod(&y->shape, 0, y->shape.rank, "b"),
+			 RED_LANES - 1, RED_LANES);
+	else
+		snprintf(k.grid, sizeof k.grid, "%s(%s)", lng ? "dlcc_blocks" : "dlcc_grid",
+			 cg_prod(&y->shape, 0, y->shape.rank, "b"));
 	cg_kernel_open(e, &k);
 	CgBuf *d = &e->dev;
+	if (col)
+		return emit_columns(e, &k, n, chain, mask);
 	if (lng)
 		cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
 	emit_count(d, "nout", &x->shape, mask, 0);
@@ -89,13 +145,8 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 		     "\t\t\tlong long u = j, o = base;\n",
 		  lng ? "threadIdx.x" : "0", lng ? "blockDim.x" : "1");
 	cg_emit_split(d, &x->shape, mask, 1, "u", "o");
-	if (chain) {
-		cg_puts(d, "\t\t\tR xv;\n");
-		cg_chain_body(e, chain, "o", "\t\t\t", "xv", x);
-		cg_puts(d, "\t\t\ts += xv;\n\t\t}\n");
-	} else {
-		cg_puts(d, "\t\t\ts += x0[o];\n\t\t}\n");
-	}
+	emit_summand(e, chain, x, "\t\t\t");
+	cg_puts(d, "\t\t\ts += xv;\n\t\t}\n");
 	if (lng)
 		cg_puts(d, "\t\ts = dlcc_block_sum(s, sh);\n\t\tif (threadIdx.x == 0)\n\t");
 	cg_printf(d, "\t\ty[r] = %s;\n\t}\n", n->op == OP_REDUCE_MEAN ? "s / (R)nred" : "s");

@@ -12,8 +12,11 @@
  * Preconditions: float tensors; the axis attribute may be negative (ONNX default -1).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "codegen/cg_internal.h"
+
+#define ROW_CACHE 24576 /* bytes of shared memory a row kernel may keep a row's operands in */
 
 typedef struct {
 	const char *max; /* element whose row max is taken, or NULL */
@@ -41,17 +44,38 @@ static RowOp row_op(Op op)
 	return (RowOp){0};
 }
 
-static void emit_phrases(CgBuf *d, RowOp ro, int lng)
+/* `from` with every "x<i>[o]" (a per-element operand) read as the cached "c<i>[k]" */
+static const char *cached(const char *from)
+{
+	static char ring[3][256];
+	static int at;
+	char *out = ring[at = (at + 1) % 3];
+	size_t n = 0;
+	for (const char *p = from; *p && n + 8 < sizeof ring[0];) {
+		if (p[0] == 'x' && p[1] >= '0' && p[1] <= '9' && !strncmp(p + 2, "[o]", 3)) {
+			n += snprintf(out + n, sizeof ring[0] - n, "c%c[k]", p[1]);
+			p += 5;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = 0;
+	return out;
+}
+
+static void emit_phrases(CgBuf *d, RowOp ro, int lng, int cache)
 {
 	const char *kl = lng ? "for (long long k = threadIdx.x; k < A; k += blockDim.x)"
 			     : "for (long long k = 0; k < A; k++)";
+	if (cache)
+		ro = (RowOp){ro.max ? cached(ro.max) : NULL, cached(ro.sum), cached(ro.out)};
 	if (ro.max) {
-		cg_printf(d, "\t\tR m = -INFINITY;\n\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n"
+		cg_printf(d, "\t\tR m = -INFINITY;\n\t\t%s {\n\t\t\tconst long long o = base + k * inner; (void)o;\n"
 			     "\t\t\tm = r_max(m, %s);\n\t\t}\n", kl, ro.max);
 		if (lng)
 			cg_puts(d, "\t\tm = dlcc_block_max(m, sh);\n");
 	}
-	cg_printf(d, "\t\tR s = (R)0;\n\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n"
+	cg_printf(d, "\t\tR s = (R)0;\n\t\t%s {\n\t\t\tconst long long o = base + k * inner; (void)o;\n"
 		     "\t\t\ts += %s;\n\t\t}\n", kl, ro.sum);
 	if (lng)
 		cg_puts(d, "\t\ts = dlcc_block_sum(s, sh);\n");
@@ -59,9 +83,33 @@ static void emit_phrases(CgBuf *d, RowOp ro, int lng)
 		  ro.out);
 }
 
-int cg_emit_softmax(CgEmit *e, const Node *n)
+/* the per-element operands of an op's phrases (bit i: "x<i>[o]" appears) */
+static int per_element(RowOp ro)
+{
+	int mask = 0;
+	const char *ph[3] = {ro.max, ro.sum, ro.out};
+	for (int j = 0; j < 3; j++)
+		for (const char *p = ph[j]; p && (p = strstr(p, "[o]")); p++)
+			if (p - ph[j] >= 2 && p[-2] == 'x')
+				mask |= 1 << (p[-1] - '0');
+	return mask;
+}
+
+typedef struct {
+	const Node *n;        /* the row op */
+	const CgChain *chain; /* its fused producers (x0 is computed), or NULL */
+	const char *what;     /* comment of a fused kernel, else NULL */
+} RowKernel;
+
+/*
+ * One row op. Long rows of a constant length whose per-element operands fit in ROW_CACHE bytes
+ * are read once into shared memory (c0, c1: each thread keeps the elements k it owns, so no
+ * barrier guards them) and the phrases read the copies: one pass over memory instead of three.
+ */
+static int emit_row(CgEmit *e, const RowKernel *rk)
 {
 	static const char *names[] = {"x0", "x1", "x2"};
+	const Node *n = rk->n;
 	const Value *y = n->out[0];
 	const Shape *s = &y->shape;
 	int axis = (int)ir_attr_i(n, "axis", -1);
@@ -72,12 +120,22 @@ int cg_emit_softmax(CgEmit *e, const Node *n)
 	if (axis < 0 || axis >= s->rank)
 		return cg_fail(e->err, e->errlen, "codegen: node '%s' (%s): axis out of range for rank %d",
 			       n->name, ir_ops[n->op].name, s->rank);
+	RowOp ro = row_op(n->op);
 	int lng = cg_long_row(e, ir_dim_at(s->d[axis], e->L->max_batch));
+	int pe = per_element(ro), npe = (pe & 1) + (pe >> 1 & 1) + (pe >> 2 & 1);
+	size_t rsz = e->L->prec == DT_F64 ? 8 : 4;
+	int cache = lng && s->d[axis] > 0 && (size_t)s->d[axis] * npe * rsz <= ROW_CACHE;
+	DLCC_ASSERT(!rk->chain || cache);
 	CgKernel k;
-	cg_kernel_begin(e, &k, n, NULL);
+	cg_kernel_begin(e, &k, rk->chain ? NULL : n, rk->what);
+	if (rk->chain)
+		snprintf(k.name, sizeof k.name, "k%d_fused_%s", e->nkernels, n->op == OP_SOFTMAX ? "softmax" : "logsoftmax");
 	cg_arg_out(&k, "y", y);
-	for (int i = 0; i < n->nin; i++)
-		cg_arg_in(&k, names[i], n->in[i]);
+	if (rk->chain)
+		cg_chain_args(&k, rk->chain);
+	else
+		for (int i = 0; i < n->nin; i++)
+			cg_arg_in(&k, names[i], n->in[i]);
 	k.uses_sync = lng;
 	const char *rows_h = cg_prod(s, 0, s->rank, "b");
 	snprintf(k.grid, sizeof k.grid, "%s(%s / %s)", lng ? "dlcc_blocks" : "dlcc_grid", rows_h,
@@ -86,6 +144,9 @@ int cg_emit_softmax(CgEmit *e, const Node *n)
 	CgBuf *d = &e->dev;
 	if (lng)
 		cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
+	for (int i = 0; cache && i < 3; i++)
+		if (pe >> i & 1)
+			cg_printf(d, "\t__shared__ R c%d[%lld];\n", i, (long long)s->d[axis]);
 	cg_printf(d, "\tconst long long A = %s, inner = %s, rows = %s * inner;\n", cg_dim(s->d[axis], "B"),
 		  cg_prod(s, axis + 1, s->rank, "B"), cg_prod(s, 0, axis, "B"));
 	if (lng)
@@ -93,8 +154,37 @@ int cg_emit_softmax(CgEmit *e, const Node *n)
 	else
 		cg_printf(d, "\t%s {\n", cg_loop("r", "rows"));
 	cg_puts(d, "\t\tconst long long base = (r / inner) * A * inner + r % inner;\n");
-	emit_phrases(d, row_op(n->op), lng);
+	if (cache) {
+		cg_puts(d, "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x) {\n"
+			   "\t\t\tconst long long o = base + k * inner;\n");
+		if (rk->chain) {
+			cg_puts(d, "\t\t\tR xv;\n");
+			cg_chain_body(e, rk->chain, "o", "\t\t\t", "xv", n->in[0]);
+			cg_puts(d, "\t\t\tc0[k] = xv;\n");
+		}
+		for (int i = rk->chain ? 1 : 0; i < 3; i++)
+			if (pe >> i & 1)
+				cg_printf(d, "\t\t\tc%d[k] = x%d[o];\n", i, i);
+		cg_puts(d, "\t\t}\n");
+	}
+	emit_phrases(d, ro, lng, cache);
 	cg_puts(d, "\t}\n");
 	cg_kernel_close(e, &k);
 	return 0;
+}
+
+int cg_emit_softmax(CgEmit *e, const Node *n)
+{
+	RowKernel rk = {n, NULL, NULL};
+	return emit_row(e, &rk);
+}
+
+int cg_emit_softmax_group(CgEmit *e, const CgGroup *gr)
+{
+	const Node *n = gr->nodes[gr->n - 1];
+	CgChain c = {0};
+	if (cg_chain_init(e, &c, gr->nodes, gr->n - 1, &n->in[0]->shape) < 0)
+		return -1;
+	RowKernel rk = {n, &c, cg_group_comment(gr)};
+	return emit_row(e, &rk);
 }

@@ -6,12 +6,16 @@
  * member, so that each group is contiguous in the schedule. Codegen (codegen/cg_fuse.c) emits
  * one kernel per group; a member output that nothing outside the group reads is never written
  * to memory. Groups, found in one walk over the schedule:
- *   elementwise  K_UNARY/K_BINARY nodes and float-to-float Casts with one output shape (the
+ *   elementwise  K_UNARY/K_BINARY nodes, float-to-float Casts and float Wheres (a bool mask)
+ *                with one output shape (the
  *                group's index space); an
  *                operand of another shape broadcasts into it; a node joins the latest group
  *                that produces one of its operands;
  *   reduction    such a group followed by the ReduceSum/ReduceMean of one of its values
  *                (the group's index space is the reduction's input), e.g. ReluGrad + bias grad;
+ *   row          such a group followed by a Softmax / LogSoftmax of one of its values along the
+ *                last axis, rows of 256 to 4096 elements (the kernel holds a row in shared
+ *                memory, so each element is computed once): attention's scale and mask;
  *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one read of the logits),
  *                and the sum of that gradient over all but the class axis (the bias gradient);
  *   optimizer    every update node of the step with the same op and attributes (multi-tensor);
@@ -41,8 +45,10 @@
 
 #define FUSE_MAX_TENSORS 16 /* kernel arguments of one elementwise group */
 #define FUSE_SHORT_ROW 256  /* the loss pair fuses for class axes shorter than this */
+#define FUSE_ROW_MIN 256    /* a softmax takes its producers for rows of FUSE_ROW_MIN .. MAX, */
+#define FUSE_ROW_MAX 4096   /* (codegen's block-per-row form with the row in shared memory) */
 
-typedef enum { G_EW, G_REDUCE, G_LOSS, G_OPTIM, G_CASTS } GKind;
+typedef enum { G_EW, G_REDUCE, G_LOSS, G_OPTIM, G_CASTS, G_ROW } GKind;
 
 typedef struct {
 	GKind kind;
@@ -67,6 +73,9 @@ static int is_ew(const Node *n)
 	KClass k = ir_ops[n->op].kclass;
 	if (n->op == OP_CAST)
 		return ir_dt_is_float(n->in[0]->dt) && ir_dt_is_float(n->out[0]->dt);
+	if (n->op == OP_WHERE) /* a float select by a bool mask: attention's causal mask */
+		return n->in[0]->dt == DT_BOOL && ir_dt_is_float(n->out[0]->dt) && n->in[1]->dt == n->out[0]->dt &&
+		       n->in[2]->dt == n->out[0]->dt;
 	return (k == K_UNARY || k == K_BINARY) && ir_ops[n->op].body;
 }
 
@@ -264,6 +273,24 @@ static void visit_reduce(Fuse *f, int at)
 	}
 }
 
+/* Softmax / LogSoftmax along the last axis, of a row length the kernel keeps in shared memory,
+ * joins the elementwise group that makes its input (attention: scale, mask, then softmax) */
+static void visit_row(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	const Shape *x = &n->in[0]->shape;
+	int64_t axis = ir_attr_i(n, "axis", -1), len = x->rank ? x->d[x->rank - 1] : 0;
+	if (axis < 0)
+		axis += x->rank;
+	if (axis != x->rank - 1 || len < FUSE_ROW_MIN || len > FUSE_ROW_MAX || n->in[0]->dt != n->out[0]->dt)
+		return;
+	int G = producer_group(f, n, x);
+	if (G >= 0 && try_join(f, G, at)) {
+		f->groups[G].kind = G_ROW;
+		f->groups[G].closed = 1;
+	}
+}
+
 /* SoftmaxCrossEntropyGrad(dl, z, t) joins the SoftmaxCrossEntropy(z, t) before it */
 static void visit_ce_grad(Fuse *f, int at)
 {
@@ -326,6 +353,8 @@ static void walk(Fuse *f)
 			visit_reduce(f, at);
 		else if (n->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD)
 			visit_ce_grad(f, at);
+		else if (n->op == OP_SOFTMAX || n->op == OP_LOG_SOFTMAX)
+			visit_row(f, at);
 	}
 	for (int at = 0; at < g->nnodes; at++)
 		if (f->grp[at] < 0 && is_update(g->nodes[at]))

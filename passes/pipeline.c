@@ -111,6 +111,9 @@ int pass_pipeline(Graph *g, const TrainOpts *o, int train, Graph **infer_out, Gr
 		return -1;
 	*infer_out = ir_graph_clone(g);                                  /* the inference program */
 	if (pipe_step(&d, *infer_out, "inference", pass_inference(*infer_out)) < 0 ||        /* no dropout */
+	    /* transposes into products (not under --no-fuse, which --emit dl uses: as written) */
+	    pipe_step(&d, *infer_out, "simplify", o->no_fuse ? 0 : pass_simplify(*infer_out)) < 0 ||
+	    pipe_step(&d, *infer_out, "dce", o->no_fuse ? 0 : pass_dce(*infer_out)) < 0 ||
 	    pipe_step(&d, *infer_out, "precision", pass_mixed_precision(*infer_out, o->half)) < 0 ||
 	    pipe_step(&d, *infer_out, "im2col", o->no_fuse ? 0 : pass_im2col(*infer_out, o->conv)) < 0 ||
 	    pipe_step(&d, *infer_out, "fuse", o->no_fuse ? 0 : pass_fuse(*infer_out)) < 0) { /* kernel groups */

@@ -812,6 +812,39 @@ static void reduce_group_graph(int max_batch, int batch)
 	ir_graph_free(g);
 }
 
+/* column reductions (innermost dim kept): a warp per 32 neighbouring outputs, groups splitting
+ * the reduction; 45 outputs leave the second tile part-empty */
+Test(codegen, reduce_columns)
+{
+	Graph *g = ir_graph_new("reduce_columns");
+	Value *x = th_input(g, "x", SHAPE(-1, 3, 45)), *w = th_input(g, "w", SHAPE(-1, 45));
+	th_out(g, reduce(g, OP_REDUCE_SUM, x, 2, DIMS(0, 1), 0));
+	th_out(g, reduce(g, OP_REDUCE_MEAN, x, 2, DIMS(0, 1), 1));
+	th_out(g, reduce(g, OP_REDUCE_SUM, w, 1, DIMS(0), 0));
+	th_out(g, reduce(g, OP_REDUCE_MEAN, th_gop1(g, OP_EXP, w), 1, DIMS(0), 1));
+	th_check_infer(g, 40, 37, 0);
+	th_check_infer(g, 40, 3, 0);
+	ir_graph_free(g);
+}
+
+/* attention's scale and additive mask fuse into the softmax that reads them (the row is held in
+ * shared memory, each element computed once); a LogSoftmax of a Relu likewise */
+Test(fusion, softmax_producers)
+{
+	Graph *g = ir_graph_new("softmax_fused");
+	Value *x = th_input(g, "x", SHAPE(-1, 2, 300)), *mask = th_param(g, "mask", SHAPE(300));
+	Value *h = th_gop2(g, OP_ADD, th_gop2(g, OP_MUL, x, ir_const_scalar(g, DT_F32, 0.125)), mask);
+	th_out(g, axis_op(g, OP_SOFTMAX, 1, &h, 2));
+	Value *r = th_gop1(g, OP_RELU, x);
+	th_out(g, axis_op(g, OP_LOG_SOFTMAX, 1, &r, 2));
+	th_out(g, axis_op(g, OP_SOFTMAX, 1, &x, 1)); /* not the last axis: alone */
+	cr_assert_eq(kernels_of(g, 4), 6);
+	fuse(g);
+	cr_assert_eq(kernels_of(g, 4), 3);
+	th_check_infer(g, 4, 3, 0);
+	ir_graph_free(g);
+}
+
 Test(fusion, reduce_short) { reduce_group_graph(8, 5); }
 Test(fusion, reduce_long) { reduce_group_graph(300, 270); }
 
