@@ -237,8 +237,10 @@ int cg_long_row(const CgEmit *e, int64_t extent_at_max)
 static const char *prelude_common =
 	"#ifdef __CUDACC__\n"
 	"#define DLCC_KERNEL extern \"C\" __global__\n"
+	"#define DLCC_UNROLL4 _Pragma(\"unroll 4\")\n"
 	"#else\n"
 	"#define DLCC_KERNEL __global__\n"
+	"#define DLCC_UNROLL4\n"
 	"#endif\n"
 	"#ifdef __CUDACC_RTC__\n"
 	"#define INFINITY __int_as_float(0x7f800000)\n"

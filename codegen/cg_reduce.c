@@ -17,8 +17,8 @@
 
 #include "codegen/cg_internal.h"
 
-#define RED_LANES 32                     /* column reductions: outputs per block (a warp) */
-#define RED_GROUPS (CG_BLOCK / RED_LANES) /* and groups splitting each output's reduction */
+#define RED_LANES 32    /* column reductions: outputs per block (a warp) */
+#define RED_GROUPS 16   /* and groups of lanes splitting each output's reduction (512 threads) */
 
 int cg_reduced_mask(const Node *n, int rank)
 {
@@ -74,28 +74,40 @@ static void emit_summand(CgEmit *e, const CgChain *chain, const Value *x, const 
  * takes RED_LANES neighbouring outputs, one lane each, so that a warp's loads are one
  * contiguous run, and RED_GROUPS groups of lanes split the reduction (group g sums j = g,
  * g + RED_GROUPS, ...); the groups' sums are added in group order. Deterministic, like the
- * other forms.
+ * other forms. The loop is unrolled so that a thread has several loads in flight (few blocks
+ * when the outputs are few: a LayerNorm's weight gradient has 768), and a reduction over exactly
+ * the leading dims needs no index arithmetic (element (r, j) is at j * nout + r).
  */
 static int emit_columns(CgEmit *e, CgKernel *k, const Node *n, const CgChain *chain, int mask)
 {
 	const Value *x = n->in[0];
 	CgBuf *d = &e->dev;
-	cg_printf(d, "	__shared__ R sh[%d];\n", CG_BLOCK);
+	/* reducing exactly the leading dims: element (r, j) is at j * nout + r, no index split */
+	int lead = (mask & (mask + 1)) == 0;
+	cg_printf(d, "\t__shared__ R sh[%d];\n", RED_LANES * RED_GROUPS);
 	emit_count(d, "nout", &x->shape, mask, 0);
 	emit_count(d, "nred", &x->shape, mask, 1);
-	cg_printf(d, "	const long long lx = threadIdx.x %% %d, ly = threadIdx.x / %d;\n", RED_LANES, RED_LANES);
-	cg_printf(d, "	for (long long tile = blockIdx.x; tile * %d < nout; tile += gridDim.x) {\n", RED_LANES);
-	cg_printf(d, "		const long long r = tile * %d + lx;\n		R s = (R)0;\n		if (r < nout) {\n", RED_LANES);
-	cg_puts(d, "			long long t = r, base = 0;\n");
-	cg_emit_split(d, &x->shape, mask, 0, "t", "base");
-	cg_printf(d, "			for (long long j = ly; j < nred; j += %d) {\n				long long u = j, o = base;\n", RED_GROUPS);
-	cg_emit_split(d, &x->shape, mask, 1, "u", "o");
-	emit_summand(e, chain, x, "				");
-	cg_puts(d, "				s += xv;\n			}\n		}\n");
-	cg_puts(d, "		sh[threadIdx.x] = s;\n		__syncthreads();\n");
-	cg_printf(d, "		if (ly == 0 && r < nout) {\n"
-		     "			for (int g = 1; g < %d; g++)\n				s += sh[g * %d + lx];\n"
-		     "			y[r] = %s;\n		}\n		__syncthreads();\n	}\n",
+	cg_printf(d, "\tconst long long lx = threadIdx.x %% %d, ly = threadIdx.x / %d;\n", RED_LANES, RED_LANES);
+	cg_printf(d, "\tfor (long long tile = blockIdx.x; tile * %d < nout; tile += gridDim.x) {\n", RED_LANES);
+	cg_printf(d, "\t\tconst long long r = tile * %d + lx;\n\t\tR s = (R)0;\n\t\tif (r < nout) {\n", RED_LANES);
+	cg_puts(d, "\t\t\tlong long t = r, base = 0;\n");
+	if (lead)
+		cg_puts(d, "\t\t\tbase = r; (void)t;\n");
+	else
+		cg_emit_split(d, &x->shape, mask, 0, "t", "base");
+	cg_printf(d, "\t\t\tDLCC_UNROLL4\n\t\t\tfor (long long j = ly; j < nred; j += %d) {\n", RED_GROUPS);
+	if (lead) {
+		cg_puts(d, "\t\t\t\tconst long long o = base + j * nout;\n");
+	} else {
+		cg_puts(d, "\t\t\t\tlong long u = j, o = base;\n");
+		cg_emit_split(d, &x->shape, mask, 1, "u", "o");
+	}
+	emit_summand(e, chain, x, "\t\t\t\t");
+	cg_puts(d, "\t\t\t\ts += xv;\n\t\t\t}\n\t\t}\n");
+	cg_puts(d, "\t\tsh[threadIdx.x] = s;\n\t\t__syncthreads();\n");
+	cg_printf(d, "\t\tif (ly == 0 && r < nout) {\n"
+		     "\t\t\tfor (int g = 1; g < %d; g++)\n\t\t\t\ts += sh[g * %d + lx];\n"
+		     "\t\t\ty[r] = %s;\n\t\t}\n\t\t__syncthreads();\n\t}\n",
 		  RED_GROUPS, RED_LANES, n->op == OP_REDUCE_MEAN ? "s / (R)nred" : "s");
 	cg_kernel_close(e, k);
 	return 0;
@@ -121,9 +133,11 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 	else
 		cg_arg_in(&k, "x0", x);
 	k.uses_sync = lng || col;
-	if (col)
+	if (col) {
 		snprintf(k.grid, sizeof k.grid, "dlcc_blocks(((%s) + %d) / %d)", cg_prod(&y->shape, 0, y->shape.rank, "b"),
 			 RED_LANES - 1, RED_LANES);
+		k.block = RED_LANES * RED_GROUPS;
+	}
 	else
 		snprintf(k.grid, sizeof k.grid, "%s(%s)", lng ? "dlcc_blocks" : "dlcc_grid",
 			 cg_prod(&y->shape, 0, y->shape.rank, "b"));

@@ -822,6 +822,8 @@ Test(codegen, reduce_columns)
 	th_out(g, reduce(g, OP_REDUCE_MEAN, x, 2, DIMS(0, 1), 1));
 	th_out(g, reduce(g, OP_REDUCE_SUM, w, 1, DIMS(0), 0));
 	th_out(g, reduce(g, OP_REDUCE_MEAN, th_gop1(g, OP_EXP, w), 1, DIMS(0), 1));
+	Value *m = th_input(g, "m", SHAPE(3, -1, 45)); /* not the leading dims: the index split */
+	th_out(g, reduce(g, OP_REDUCE_SUM, m, 1, DIMS(1), 0));
 	th_check_infer(g, 40, 37, 0);
 	th_check_infer(g, 40, 3, 0);
 	ir_graph_free(g);
