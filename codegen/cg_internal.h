@@ -249,6 +249,9 @@ int cg_emit_param_casts(CgEmit *e, const CgGroup *gr);
 /* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */
 int cg_emit_broadcast(CgEmit *e, const Node *n, const char *what, const Value *y, const Value *x);
 int cg_emit_softmax(CgEmit *e, const Node *n);
+/* a block's pass over row elements `elem` (an expression of the offset o = base + k * inner,
+ * k < A): R m = the row max, R s = the sum of r_exp(elem - m), both block-reduced (needs sh) */
+void cg_emit_online_max_sum(CgBuf *d, const char *elem, const char *ind);
 int cg_emit_reduce(CgEmit *e, const Node *n);
 int cg_emit_transpose(CgEmit *e, const Node *n);
 int cg_emit_cross_entropy(CgEmit *e, const Node *n);

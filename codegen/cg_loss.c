@@ -6,8 +6,8 @@
  * most CG_RED_PARTS blocks that ends in dlcc_grid_sum (uses_sync = 1): each block sums its
  * rows' terms, the last block to finish adds the blocks' partials in block order (deterministic,
  * the scratch is the workspace's red_off slot). Short class axes (C below CG_LONG_ROW at max
- * batch): one thread per row. Long class axes (a vocabulary): one block per row, max and sum by
- * block reductions, blocks striding over the rows. Both write mean(-log_softmax(z)[t]) to
+ * batch): one thread per row. Long class axes (a vocabulary): one block per row, max and sum in
+ * one pass (cg_emit_online_max_sum), blocks striding over the rows. Both write mean(-log_softmax(z)[t]) to
  * y[0]; a class id outside [0, C) makes the loss NaN instead of reading out of bounds.
  * Fused with its gradient (cg_emit_loss_group, short class axes only: passes/fuse.c decides):
  * each thread also writes SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows while
@@ -44,15 +44,11 @@ static void emit_ce_short(CgBuf *d, int grad)
 /* long class axes: a block per row, blocks striding over the rows; acc is the block's total */
 static void emit_ce_long(CgBuf *d)
 {
-	cg_puts(d, "\tfor (long long r = blockIdx.x; r < rows; r += gridDim.x) {\n"
-		   "\t\tconst long long base = r * A;\n"
-		   "\t\tR m = -INFINITY;\n"
-		   "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x)\n\t\t\tm = r_max(m, x0[base + k]);\n"
-		   "\t\tm = dlcc_block_max(m, sh);\n"
-		   "\t\tR s = (R)0;\n"
-		   "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x)\n\t\t\ts += r_exp(x0[base + k] - m);\n"
-		   "\t\ts = dlcc_block_sum(s, sh);\n"
-		   "\t\tconst long long c = (long long)x1[r];\n"
+	cg_puts(d, "\tconst long long inner = 1;\n"
+		   "\tfor (long long r = blockIdx.x; r < rows; r += gridDim.x) {\n"
+		   "\t\tconst long long base = r * A;\n");
+	cg_emit_online_max_sum(d, "x0[o]", "\t\t");
+	cg_puts(d, "\t\tconst long long c = (long long)x1[r];\n"
 		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
 		   "\t}\n");
 }

@@ -22,22 +22,23 @@ typedef struct {
 	const char *max; /* element whose row max is taken, or NULL */
 	const char *sum; /* summand */
 	const char *out; /* written value */
+	int online;      /* the summand is r_exp(max element - m): one pass can find both */
 } RowOp;
 
 static RowOp row_op(Op op)
 {
 	switch (op) {
 	case OP_SOFTMAX:
-		return (RowOp){"x0[o]", "r_exp(x0[o] - m)", "r_exp(x0[o] - m) / s"};
+		return (RowOp){"x0[o]", "r_exp(x0[o] - m)", "r_exp(x0[o] - m) / s", 1};
 	case OP_LOG_SOFTMAX:
-		return (RowOp){"x0[o]", "r_exp(x0[o] - m)", "x0[o] - m - r_log(s)"};
+		return (RowOp){"x0[o]", "r_exp(x0[o] - m)", "x0[o] - m - r_log(s)", 1};
 	case OP_SOFTMAX_GRAD:
 		return (RowOp){NULL, "x0[o] * x1[o]", "x1[o] * (x0[o] - s)"};
 	case OP_LOG_SOFTMAX_GRAD:
 		return (RowOp){NULL, "x0[o]", "x0[o] - r_exp(x1[o]) * s"};
 	case OP_SOFTMAX_CROSS_ENTROPY_GRAD:
 		return (RowOp){"x1[o]", "r_exp(x1[o] - m)",
-			       "(r_exp(x1[o] - m) / s - (k == (long long)x2[r] ? (R)1 : (R)0)) * x0[0] / (R)rows"};
+			       "(r_exp(x1[o] - m) / s - (k == (long long)x2[r] ? (R)1 : (R)0)) * x0[0] / (R)rows", 1};
 	default:
 		DLCC_ASSERT(0 && "not a row op");
 	}
@@ -63,12 +64,33 @@ static const char *cached(const char *from)
 	return out;
 }
 
+void cg_emit_online_max_sum(CgBuf *d, const char *elem, const char *ind)
+{
+	cg_printf(d, "%sR m = -INFINITY, s = (R)0;\n"
+		     "%sfor (long long k = threadIdx.x; k < A; k += blockDim.x) {\n"
+		     "%s\tconst long long o = base + k * inner; (void)o;\n"
+		     "%s\tconst R v = %s;\n"
+		     "%s\tif (v > m) {\n%s\t\ts = s * r_exp(m - v) + (R)1;\n%s\t\tm = v;\n"
+		     "%s\t} else {\n%s\t\ts += v == -INFINITY ? (R)0 : r_exp(v - m);\n%s\t}\n%s}\n",
+		  ind, ind, ind, ind, elem, ind, ind, ind, ind, ind, ind, ind);
+	cg_printf(d, "%s{\n%s\tconst R mb = dlcc_block_max(m, sh);\n"
+		     "%s\ts = dlcc_block_sum(m == -INFINITY ? (R)0 : s * r_exp(m - mb), sh);\n"
+		     "%s\tm = mb;\n%s}\n", ind, ind, ind, ind, ind);
+}
+
 static void emit_phrases(CgBuf *d, RowOp ro, int lng, int cache)
 {
 	const char *kl = lng ? "for (long long k = threadIdx.x; k < A; k += blockDim.x)"
 			     : "for (long long k = 0; k < A; k++)";
 	if (cache)
-		ro = (RowOp){ro.max ? cached(ro.max) : NULL, cached(ro.sum), cached(ro.out)};
+		ro = (RowOp){ro.max ? cached(ro.max) : NULL, cached(ro.sum), cached(ro.out), ro.online};
+	if (lng && !cache && ro.max && ro.online) {
+		/* a long row in memory: max and sum in one pass (rescaling the sum when the max grows) */
+		cg_emit_online_max_sum(d, ro.max, "\t\t");
+		cg_printf(d, "\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n\t\t\ty[o] = %s;\n\t\t}\n",
+			  kl, ro.out);
+		return;
+	}
 	if (ro.max) {
 		cg_printf(d, "\t\tR m = -INFINITY;\n\t\t%s {\n\t\t\tconst long long o = base + k * inner; (void)o;\n"
 			     "\t\t\tm = r_max(m, %s);\n\t\t}\n", kl, ro.max);

@@ -7,8 +7,9 @@
  *   Concat   one copy kernel per input, writing that input's band of the output;
  *   GatherGrad (the scatter-add of an embedding's gradient) is deterministic, without atomics:
  *            dx's axis is cut into at most GG_BANDS bands of rows; a block owns one (outer,
- *            band), zeroes it, then walks all the indices in order and adds the dy rows that
- *            land in its band, a thread per column. No two threads touch one element, so the
+ *            band), zeroes it, then walks all the indices in order (a chunk at a time through
+ *            shared memory, the chunk's hits in its band listed in order by a prefix sum) and
+ *            adds the dy rows that land in its band, a thread per column. No two threads touch one element, so the
  *            sum is the same on every run and equals the interpreter's bit for bit; the work is
  *            dy plus dx plus bands × the index count (index reads, all threads the same one),
  *            the parallelism bands × the embedding width. Rows hit by many indices cost no
@@ -79,27 +80,37 @@ static int emit_gather_grad(CgEmit *e, const Node *n)
 	emit_around(d, ys, axis);
 	cg_printf(d, "\tconst long long nidx = %s, bands = A < %d ? A : %d, per = (A + bands - 1) / bands;\n", numel(ix),
 		  GG_BANDS, GG_BANDS);
-	/* the indices pass through shared memory a block's width at a time: one load per thread,
-	 * then every thread scans the chunk (a band's scan is not a chain of dependent loads) */
-	cg_printf(d, "\t__shared__ long long sx[%d];\n", CG_BLOCK);
-	cg_puts(d, "\tfor (long long blk = blockIdx.x; blk < outer * bands; blk += gridDim.x) {\n"
+	/* the indices pass through shared memory a block's width at a time; the chunk's hits in the
+	 * band are listed in index order (a block prefix sum of the hit flags), then all threads add
+	 * the listed rows, so a block's cost is its hits plus a few barriers per chunk */
+	cg_printf(d, "\t__shared__ long long sx[%d];\n\t__shared__ int sp[%d], hl[%d];\n", CG_BLOCK, CG_BLOCK, CG_BLOCK);
+	cg_puts(d, "\tconst int t = threadIdx.x;\n"
+		   "\tfor (long long blk = blockIdx.x; blk < outer * bands; blk += gridDim.x) {\n"
 		   "\t\tconst long long o = blk / bands, a0 = blk % bands * per, a1 = a0 + per < A ? a0 + per : A;\n"
 		   "\t\tfor (long long a = a0; a < a1; a++)\n"
-		   "\t\t\tfor (long long q = threadIdx.x; q < inner; q += blockDim.x)\n"
+		   "\t\t\tfor (long long q = t; q < inner; q += blockDim.x)\n"
 		   "\t\t\t\ty[(o * A + a) * inner + q] = (R)0;\n"
 		   "\t\tfor (long long j0 = 0; j0 < nidx; j0 += blockDim.x) {\n"
 		   "\t\t\t__syncthreads();\n"
-		   "\t\t\tif (j0 + threadIdx.x < nidx) {\n"
-		   "\t\t\t\tlong long kk = (long long)ix[j0 + threadIdx.x];\n"
-		   "\t\t\t\tsx[threadIdx.x] = kk < 0 ? kk + A : kk;\n"
+		   "\t\t\tlong long kk = -1;\n"
+		   "\t\t\tif (j0 + t < nidx) {\n"
+		   "\t\t\t\tkk = (long long)ix[j0 + t];\n"
+		   "\t\t\t\tif (kk < 0)\n\t\t\t\t\tkk += A;\n"
 		   "\t\t\t}\n"
+		   "\t\t\tconst int hit = kk >= a0 && kk < a1;\n"
+		   "\t\t\tsx[t] = kk;\n\t\t\tsp[t] = hit;\n"
 		   "\t\t\t__syncthreads();\n"
-		   "\t\t\tconst long long jn = nidx - j0 < blockDim.x ? nidx - j0 : blockDim.x;\n"
-		   "\t\t\tfor (long long jj = 0; jj < jn; jj++) {\n"
-		   "\t\t\t\tconst long long kk = sx[jj], j = j0 + jj;\n"
-		   "\t\t\t\tif (kk >= a0 && kk < a1)\n"
-		   "\t\t\t\t\tfor (long long q = threadIdx.x; q < inner; q += blockDim.x)\n"
-		   "\t\t\t\t\t\ty[(o * A + kk) * inner + q] += dy[(o * nidx + j) * inner + q];\n"
+		   "\t\t\tfor (int off = 1; off < (int)blockDim.x; off <<= 1) {\n"
+		   "\t\t\t\tconst int v = t >= off ? sp[t - off] : 0;\n"
+		   "\t\t\t\t__syncthreads();\n\t\t\t\tsp[t] += v;\n\t\t\t\t__syncthreads();\n"
+		   "\t\t\t}\n"
+		   "\t\t\tif (hit)\n\t\t\t\thl[sp[t] - 1] = t;\n"
+		   "\t\t\t__syncthreads();\n"
+		   "\t\t\tconst int cnt = sp[blockDim.x - 1];\n"
+		   "\t\t\tfor (int h = 0; h < cnt; h++) {\n"
+		   "\t\t\t\tconst long long j = j0 + hl[h], row = sx[hl[h]];\n"
+		   "\t\t\t\tfor (long long q = t; q < inner; q += blockDim.x)\n"
+		   "\t\t\t\t\ty[(o * A + row) * inner + q] += dy[(o * nidx + j) * inner + q];\n"
 		   "\t\t\t}\n"
 		   "\t\t}\n\t}\n");
 	k.uses_sync = 1;

@@ -184,6 +184,7 @@ static void softmax_graph(int width)
 
 Test(codegen, softmax_short_rows) { softmax_graph(10); }
 Test(codegen, softmax_long_rows) { softmax_graph(300); }
+Test(codegen, softmax_rows_online) { softmax_graph(7000); } /* past the shared-memory row: one pass for max and sum */
 
 /* ---- reductions and layout ---- */
 
@@ -685,6 +686,28 @@ Test(codegen, plumbing_grads)
 	th_check_infer(g, 4, 3, 5);
 	ir_graph_free(g);
 }
+/* an embedding gradient over more indices than a block holds (two chunks) and more rows than
+ * bands (two rows a band), with repeated indices: GatherGrad's order-preserving hit lists */
+Test(codegen, gather_grad_bands)
+{
+	Graph *g = ir_graph_new("gather_grad_bands");
+	Value *x = th_input(g, "x", SHAPE(-1, 100, 3));
+	Value *tok = ir_value(g, V_INPUT, "tok", DT_I64, SHAPE(-1, 100), NULL);
+	Value *emb = th_param(g, "emb", SHAPE(1300, 3));
+	Value *y = th_gop2(g, OP_MUL, attr_op(g, OP_GATHER, 2, (Value *[]){emb, tok}, "axis", 0), x);
+	Node *n = ir_begin(g, OP_REDUCE_SUM, NULL, 1, &y);
+	ir_set_ints(g, n, "axes", 0, NULL);
+	ir_set_i(g, n, "keepdims", 0);
+	g->loss = th_gfin(g, n);
+	Value *grads[1];
+	cr_assert_eq(grad_backward(g, 1, (Value *[]){emb}, grads), 0, "%s", g->err);
+	g->loss = NULL;
+	th_out(g, grads[0]);
+	th_check_infer(g, 4, 3, 1300);
+	th_check_infer(g, 4, 3, 40); /* many repeats */
+	ir_graph_free(g);
+}
+
 /* ---- element indexing, scans and elementwise math (codegen/cg_index.c, the prelude) ---- */
 
 static Value *index_op(Graph *g, Op op, int nin, Value **in, int64_t axis, const char *red)
