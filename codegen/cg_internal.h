@@ -63,7 +63,7 @@ typedef struct {
 	size_t *state_off;    /* per state index (training program) */
 	size_t *input_off;    /* per input index: fixed head of the workspace */
 	size_t label_off, loss_off; /* label; the f32 loss slot */
-	size_t red_off, red_bytes; /* CG_RED_PARTS partial sums and a counter (dlcc_grid_sum) */
+	size_t red_off, red_bytes; /* the reduction scratch (CG_RED_BYTES, or 0 when unused) */
 	size_t *output_off;   /* per inference output index */
 	size_t train_base;    /* the training program's temporaries start here (after the loss) */
 	size_t infer_base;    /* the inference program's start here (after the outputs) */
@@ -169,7 +169,14 @@ typedef struct {
 #define CG_BLOCK 256          /* threads per block of every kernel */
 #define CG_LONG_ROW 256       /* reduced extents at least this long use a block per output */
 #define CG_RED_PARTS 1024     /* most blocks of a kernel that ends in a grid-wide sum */
-#define CG_RED_BYTES (CG_RED_PARTS * 8 + 8) /* their partial sums (R), then an unsigned counter */
+/* The workspace's reduction scratch (red_off): CG_RED_VALUES partial sums (R, 8 bytes each),
+ * then CG_RED_COUNTERS unsigned counters, zero between kernels (the last block resets its own).
+ * The grid-wide sum uses parts 0 .. CG_RED_PARTS-1 and counter 0; a column reduction split over
+ * S blocks per tile of 32 outputs uses tiles*S*32 parts and a counter per tile. */
+#define CG_RED_TILES 264      /* column reductions split their rows while tiles*S <= this */
+#define CG_RED_VALUES (CG_RED_TILES * 32)
+#define CG_RED_COUNTERS CG_RED_TILES
+#define CG_RED_BYTES (CG_RED_VALUES * 8 + CG_RED_COUNTERS * 4)
 
 /* Start a kernel for node n (suffix names variants); then add args, open, write the body into
  * e->dev, close. close emits the trampoline, the table entry and the host launch. */

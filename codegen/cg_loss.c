@@ -58,7 +58,7 @@ static void ce_begin(CgEmit *e, CgKernel *k, const Shape *s, int lng, char *part
 {
 	DLCC_ASSERT(e->L->red_bytes >= CG_RED_BYTES);
 	snprintf(part, 64, "(W + %zu)", e->L->red_off);
-	snprintf(cnt, 64, "(W + %zu)", e->L->red_off + CG_RED_PARTS * 8);
+	snprintf(cnt, 64, "(W + %zu)", e->L->red_off + CG_RED_VALUES * 8);
 	cg_arg_raw(k, "R *", "part", part);
 	cg_arg_raw(k, "unsigned *", "cnt", cnt);
 	k->uses_sync = 1;

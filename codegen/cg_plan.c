@@ -65,12 +65,15 @@ static size_t take(size_t *top, size_t bytes)
 	return at;
 }
 
-/* whether a program has a kernel that ends in a grid-wide sum (needs the red_off slot) */
+/* whether a program may use the reduction scratch (red_off): a cross-entropy (grid-wide sum)
+ * or a ReduceSum/Mean (a column reduction may split its rows over blocks) */
 static int has_grid_sum(const Graph *g)
 {
-	for (int i = 0; g && i < g->nnodes; i++)
-		if (g->nodes[i]->op == OP_SOFTMAX_CROSS_ENTROPY)
+	for (int i = 0; g && i < g->nnodes; i++) {
+		Op op = g->nodes[i]->op;
+		if (op == OP_SOFTMAX_CROSS_ENTROPY || op == OP_REDUCE_SUM || op == OP_REDUCE_MEAN)
 			return 1;
+	}
 	return 0;
 }
 

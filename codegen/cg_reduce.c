@@ -76,9 +76,32 @@ static void emit_summand(CgEmit *e, const CgChain *chain, const Value *x, const 
  * g + RED_GROUPS, ...); the groups' sums are added in group order. Deterministic, like the
  * other forms. The loop is unrolled so that a thread has several loads in flight (few blocks
  * when the outputs are few: a LayerNorm's weight gradient has 768), and a reduction over exactly
- * the leading dims needs no index arithmetic (element (r, j) is at j * nout + r).
+ * the leading dims needs no index arithmetic (element (r, j) is at j * nout + r). With few
+ * tiles, S blocks share a tile's rows (column_splits) and meet in the workspace's reduction
+ * scratch: each leaves its 32 sums there, the last of the S (a per-tile counter) adds them in
+ * split order.
  */
-static int emit_columns(CgEmit *e, CgKernel *k, const Node *n, const CgChain *chain, int mask)
+/* how many blocks share each tile's rows: enough blocks to fill the GPU when the outputs are
+ * few (a LayerNorm's 768), if the scratch is there and the tile count is batch-independent */
+static int column_splits(const CgEmit *e, const Shape *x, int mask, int64_t red)
+{
+	int64_t tiles = 1;
+	for (int j = 0; j < x->rank; j++)
+		if (!((mask >> j) & 1)) {
+			if (x->d[j] < 0)
+				return 1;
+			tiles *= x->d[j];
+		}
+	tiles = (tiles + RED_LANES - 1) / RED_LANES;
+	if (!e->L->red_bytes || tiles >= CG_RED_TILES / 2)
+		return 1;
+	int64_t S = CG_RED_TILES / tiles;
+	while (S > 1 && red < S * RED_GROUPS * 8) /* at least 8 rows a thread */
+		S--;
+	return S > 32 ? 32 : (int)S;
+}
+
+static int emit_columns(CgEmit *e, CgKernel *k, const Node *n, const CgChain *chain, int mask, int S)
 {
 	const Value *x = n->in[0];
 	CgBuf *d = &e->dev;
@@ -88,14 +111,21 @@ static int emit_columns(CgEmit *e, CgKernel *k, const Node *n, const CgChain *ch
 	emit_count(d, "nout", &x->shape, mask, 0);
 	emit_count(d, "nred", &x->shape, mask, 1);
 	cg_printf(d, "\tconst long long lx = threadIdx.x %% %d, ly = threadIdx.x / %d;\n", RED_LANES, RED_LANES);
-	cg_printf(d, "\tfor (long long tile = blockIdx.x; tile * %d < nout; tile += gridDim.x) {\n", RED_LANES);
+	if (S > 1) /* block = (tile, split); split sp takes row groups sp*G + ly, stride S*G */
+		cg_printf(d, "\t{\n\t\tconst long long tile = blockIdx.x / %d, sp = blockIdx.x %% %d;\n", S, S);
+	else
+		cg_printf(d, "\tfor (long long tile = blockIdx.x; tile * %d < nout; tile += gridDim.x) {\n", RED_LANES);
 	cg_printf(d, "\t\tconst long long r = tile * %d + lx;\n\t\tR s = (R)0;\n\t\tif (r < nout) {\n", RED_LANES);
 	cg_puts(d, "\t\t\tlong long t = r, base = 0;\n");
 	if (lead)
 		cg_puts(d, "\t\t\tbase = r; (void)t;\n");
 	else
 		cg_emit_split(d, &x->shape, mask, 0, "t", "base");
-	cg_printf(d, "\t\t\tDLCC_UNROLL4\n\t\t\tfor (long long j = ly; j < nred; j += %d) {\n", RED_GROUPS);
+	if (S > 1)
+		cg_printf(d, "\t\t\tDLCC_UNROLL4\n\t\t\tfor (long long j = sp * %d + ly; j < nred; j += %d) {\n", RED_GROUPS,
+			  S * RED_GROUPS);
+	else
+		cg_printf(d, "\t\t\tDLCC_UNROLL4\n\t\t\tfor (long long j = ly; j < nred; j += %d) {\n", RED_GROUPS);
 	if (lead) {
 		cg_puts(d, "\t\t\t\tconst long long o = base + j * nout;\n");
 	} else {
@@ -105,10 +135,26 @@ static int emit_columns(CgEmit *e, CgKernel *k, const Node *n, const CgChain *ch
 	emit_summand(e, chain, x, "\t\t\t\t");
 	cg_puts(d, "\t\t\t\ts += xv;\n\t\t\t}\n\t\t}\n");
 	cg_puts(d, "\t\tsh[threadIdx.x] = s;\n\t\t__syncthreads();\n");
-	cg_printf(d, "\t\tif (ly == 0 && r < nout) {\n"
-		     "\t\t\tfor (int g = 1; g < %d; g++)\n\t\t\t\ts += sh[g * %d + lx];\n"
-		     "\t\t\ty[r] = %s;\n\t\t}\n\t\t__syncthreads();\n\t}\n",
-		  RED_GROUPS, RED_LANES, n->op == OP_REDUCE_MEAN ? "s / (R)nred" : "s");
+	cg_printf(d, "\t\tif (ly == 0)\n\t\t\tfor (int g = 1; g < %d; g++)\n\t\t\t\ts += sh[g * %d + lx];\n",
+		  RED_GROUPS, RED_LANES);
+	const char *val = n->op == OP_REDUCE_MEAN ? "s / (R)nred" : "s";
+	if (S == 1) {
+		cg_printf(d, "\t\tif (ly == 0 && r < nout)\n\t\t\ty[r] = %s;\n\t\t__syncthreads();\n\t}\n", val);
+		cg_kernel_close(e, k);
+		return 0;
+	}
+	/* the tile's S blocks leave their sums in the scratch; the last to finish adds them in
+	 * split order (deterministic) and resets the tile's counter */
+	cg_printf(d, "\t\t__shared__ int last;\n"
+		     "\t\tif (ly == 0)\n\t\t\tpart[(tile * %d + sp) * %d + lx] = s;\n"
+		     "\t\t__threadfence();\n\t\t__syncthreads();\n"
+		     "\t\tif (threadIdx.x == 0)\n\t\t\tlast = atomicAdd(&cnt[tile], 1u) == %du;\n"
+		     "\t\t__syncthreads();\n"
+		     "\t\tif (last && ly == 0) {\n\t\t\t__threadfence();\n\t\t\ts = (R)0;\n"
+		     "\t\t\tfor (int q = 0; q < %d; q++)\n\t\t\t\ts += ((volatile R *)part)[(tile * %d + q) * %d + lx];\n"
+		     "\t\t\tif (r < nout)\n\t\t\t\ty[r] = %s;\n"
+		     "\t\t\tif (lx == 0)\n\t\t\t\tcnt[tile] = 0u;\n\t\t}\n\t}\n",
+		  S, RED_LANES, S - 1, S, S, RED_LANES, val);
 	cg_kernel_close(e, k);
 	return 0;
 }
@@ -133,9 +179,17 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 	else
 		cg_arg_in(&k, "x0", x);
 	k.uses_sync = lng || col;
+	int S = col ? column_splits(e, &x->shape, mask, red) : 1;
+	char part[64], cnt[64];
+	if (S > 1) {
+		snprintf(part, sizeof part, "(W + %zu)", e->L->red_off);
+		snprintf(cnt, sizeof cnt, "(W + %zu)", e->L->red_off + CG_RED_VALUES * 8);
+		cg_arg_raw(&k, "R *", "part", part);
+		cg_arg_raw(&k, "unsigned *", "cnt", cnt);
+	}
 	if (col) {
-		snprintf(k.grid, sizeof k.grid, "dlcc_blocks(((%s) + %d) / %d)", cg_prod(&y->shape, 0, y->shape.rank, "b"),
-			 RED_LANES - 1, RED_LANES);
+		snprintf(k.grid, sizeof k.grid, "dlcc_blocks(((%s) + %d) / %d * %d)", cg_prod(&y->shape, 0, y->shape.rank, "b"),
+			 RED_LANES - 1, RED_LANES, S);
 		k.block = RED_LANES * RED_GROUPS;
 	}
 	else
@@ -144,7 +198,7 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 	cg_kernel_open(e, &k);
 	CgBuf *d = &e->dev;
 	if (col)
-		return emit_columns(e, &k, n, chain, mask);
+		return emit_columns(e, &k, n, chain, mask, S);
 	if (lng)
 		cg_printf(d, "\t__shared__ R sh[%d];\n", CG_BLOCK);
 	emit_count(d, "nout", &x->shape, mask, 0);

@@ -848,6 +848,15 @@ Test(codegen, reduce_columns)
 	Value *m = th_input(g, "m", SHAPE(3, -1, 45)); /* not the leading dims: the index split */
 	th_out(g, reduce(g, OP_REDUCE_SUM, m, 1, DIMS(1), 0));
 	th_check_infer(g, 40, 37, 0);
+	ir_graph_free(g);
+	/* many rows, two tiles: the rows split over several blocks per tile, which meet in the
+	 * reduction scratch (twice in one run: the counters must be back at zero) */
+	g = ir_graph_new("reduce_columns_split");
+	Value *z = th_input(g, "z", SHAPE(-1, 300, 45)), *v = th_input(g, "v", SHAPE(-1, 300, 45));
+	th_out(g, reduce(g, OP_REDUCE_SUM, z, 2, DIMS(0, 1), 0));
+	th_out(g, reduce(g, OP_REDUCE_MEAN, th_gop2(g, OP_MUL, th_gop1(g, OP_EXP, z), v), 2, DIMS(0, 1), 1));
+	th_out(g, reduce(g, OP_REDUCE_SUM, v, 2, DIMS(0, 1), 1));
+	th_check_infer(g, 4, 3, 0);
 	th_check_infer(g, 40, 3, 0);
 	ir_graph_free(g);
 }
