@@ -169,14 +169,17 @@ typedef struct {
 #define CG_BLOCK 256          /* threads per block of every kernel */
 #define CG_LONG_ROW 256       /* reduced extents at least this long use a block per output */
 #define CG_RED_PARTS 1024     /* most blocks of a kernel that ends in a grid-wide sum */
-/* The workspace's reduction scratch (red_off): CG_RED_VALUES partial sums (R, 8 bytes each),
- * then CG_RED_COUNTERS unsigned counters, zero between kernels (the last block resets its own).
- * The grid-wide sum uses parts 0 .. CG_RED_PARTS-1 and counter 0; a column reduction split over
- * S blocks per tile of 32 outputs uses tiles*S*32 parts and a counter per tile. */
+/* The workspace's reduction scratch (red_off): CG_RED_COUNTERS unsigned counters, zero between
+ * kernels (the last block resets its own), then partial sums (R, 8 bytes each). The grid-wide
+ * sum uses counter 0 and parts 0 .. CG_RED_PARTS-1 (CG_RED_CE_BYTES); a column reduction split
+ * over S blocks per tile of 32 outputs uses a counter per tile and tiles*S*32 parts
+ * (CG_RED_BYTES, planned when some reduction of the program splits: cg_column_splits). */
 #define CG_RED_TILES 264      /* column reductions split their rows while tiles*S <= this */
 #define CG_RED_VALUES (CG_RED_TILES * 32)
 #define CG_RED_COUNTERS CG_RED_TILES
-#define CG_RED_BYTES (CG_RED_VALUES * 8 + CG_RED_COUNTERS * 4)
+#define CG_RED_CNT_BYTES (CG_RED_COUNTERS * 4)
+#define CG_RED_BYTES (CG_RED_CNT_BYTES + CG_RED_VALUES * 8)
+#define CG_RED_CE_BYTES (CG_RED_CNT_BYTES + CG_RED_PARTS * 8)
 
 /* Start a kernel for node n (suffix names variants); then add args, open, write the body into
  * e->dev, close. close emits the trampoline, the table entry and the host launch. */
@@ -259,6 +262,8 @@ int cg_emit_softmax(CgEmit *e, const Node *n);
 /* a block's pass over row elements `elem` (an expression of the offset o = base + k * inner,
  * k < A): R m = the row max, R s = the sum of r_exp(elem - m), both block-reduced (needs sh) */
 void cg_emit_online_max_sum(CgBuf *d, const char *elem, const char *ind);
+/* blocks per tile of a column reduction of x over `mask` (1 = no split), given the scratch */
+int cg_column_splits(const Shape *x, int mask, int64_t max_batch);
 int cg_emit_reduce(CgEmit *e, const Node *n);
 int cg_emit_transpose(CgEmit *e, const Node *n);
 int cg_emit_cross_entropy(CgEmit *e, const Node *n);

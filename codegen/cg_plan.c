@@ -65,16 +65,20 @@ static size_t take(size_t *top, size_t bytes)
 	return at;
 }
 
-/* whether a program may use the reduction scratch (red_off): a cross-entropy (grid-wide sum)
- * or a ReduceSum/Mean (a column reduction may split its rows over blocks) */
-static int has_grid_sum(const Graph *g)
+/* the reduction scratch a program needs (red_off): the full one when a reduction splits its
+ * rows over blocks (cg_column_splits), the grid-wide sum's for a cross-entropy, else none */
+static size_t red_scratch(const Graph *g, int64_t max_batch)
 {
+	size_t need = 0;
 	for (int i = 0; g && i < g->nnodes; i++) {
-		Op op = g->nodes[i]->op;
-		if (op == OP_SOFTMAX_CROSS_ENTROPY || op == OP_REDUCE_SUM || op == OP_REDUCE_MEAN)
-			return 1;
+		const Node *n = g->nodes[i];
+		if (n->op == OP_SOFTMAX_CROSS_ENTROPY && need < CG_RED_CE_BYTES)
+			need = CG_RED_CE_BYTES;
+		if ((n->op == OP_REDUCE_SUM || n->op == OP_REDUCE_MEAN) && n->in[0]->shape.rank > 0 &&
+		    cg_column_splits(&n->in[0]->shape, cg_reduced_mask(n, n->in[0]->shape.rank), max_batch) > 1)
+			need = CG_RED_BYTES;
 	}
-	return 0;
+	return need;
 }
 
 int cg_layout(CgLayout *L, Graph *infer, Graph *train, char *err, size_t errlen)
@@ -99,7 +103,8 @@ int cg_layout(CgLayout *L, Graph *infer, Graph *train, char *err, size_t errlen)
 	if (train && train->label)
 		L->label_off = take(&top, value_bytes(L, train->label));
 	L->loss_off = take(&top, train ? 4 : 0);
-	L->red_bytes = has_grid_sum(infer) || has_grid_sum(train) ? CG_RED_BYTES : 0;
+	size_t ri = red_scratch(infer, L->max_batch), rt = red_scratch(train, L->max_batch);
+	L->red_bytes = ri > rt ? ri : rt;
 	L->red_off = take(&top, L->red_bytes);
 	L->train_base = top;
 	for (int i = 0; infer && i < infer->noutputs; i++)

@@ -82,18 +82,23 @@ static void emit_summand(CgEmit *e, const CgChain *chain, const Value *x, const 
  * split order.
  */
 /* how many blocks share each tile's rows: enough blocks to fill the GPU when the outputs are
- * few (a LayerNorm's 768), if the scratch is there and the tile count is batch-independent */
-static int column_splits(const CgEmit *e, const Shape *x, int mask, int64_t red)
+ * few (a LayerNorm's 768), if the tile count is batch-independent; innermost dim kept */
+int cg_column_splits(const Shape *x, int mask, int64_t max_batch)
 {
-	int64_t tiles = 1;
-	for (int j = 0; j < x->rank; j++)
-		if (!((mask >> j) & 1)) {
-			if (x->d[j] < 0)
-				return 1;
-			tiles *= x->d[j];
+	int64_t tiles = 1, red = 1;
+	if ((mask >> (x->rank - 1)) & 1)
+		return 1;
+	for (int j = 0; j < x->rank; j++) {
+		if ((mask >> j) & 1) {
+			red *= ir_dim_at(x->d[j], max_batch);
+			continue;
 		}
+		if (x->d[j] < 0)
+			return 1;
+		tiles *= x->d[j];
+	}
 	tiles = (tiles + RED_LANES - 1) / RED_LANES;
-	if (!e->L->red_bytes || tiles >= CG_RED_TILES / 2)
+	if (tiles >= CG_RED_TILES / 2)
 		return 1;
 	int64_t S = CG_RED_TILES / tiles;
 	while (S > 1 && red < S * RED_GROUPS * 8) /* at least 8 rows a thread */
@@ -179,11 +184,12 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 	else
 		cg_arg_in(&k, "x0", x);
 	k.uses_sync = lng || col;
-	int S = col ? column_splits(e, &x->shape, mask, red) : 1;
+	int S = col ? cg_column_splits(&x->shape, mask, e->L->max_batch) : 1;
+	DLCC_ASSERT(S == 1 || e->L->red_bytes >= CG_RED_BYTES); /* cg_layout planned the scratch */
 	char part[64], cnt[64];
 	if (S > 1) {
-		snprintf(part, sizeof part, "(W + %zu)", e->L->red_off);
-		snprintf(cnt, sizeof cnt, "(W + %zu)", e->L->red_off + CG_RED_VALUES * 8);
+		snprintf(part, sizeof part, "(W + %zu)", e->L->red_off + CG_RED_CNT_BYTES);
+		snprintf(cnt, sizeof cnt, "(W + %zu)", e->L->red_off);
 		cg_arg_raw(&k, "R *", "part", part);
 		cg_arg_raw(&k, "unsigned *", "cnt", cnt);
 	}
