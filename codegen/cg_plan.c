@@ -445,6 +445,22 @@ static int by_area_desc(const void *a, const void *b)
 	return by_size_desc(a, b);
 }
 
+static int by_life_desc(const void *a, const void *b)
+{
+	const Buf *x = &sort_bufs_base[*(const int *)a], *y = &sort_bufs_base[*(const int *)b];
+	if (x->end - x->start != y->end - y->start)
+		return (y->end - y->start) - (x->end - x->start);
+	return by_size_desc(a, b);
+}
+
+static int by_end_desc(const void *a, const void *b)
+{
+	const Buf *x = &sort_bufs_base[*(const int *)a], *y = &sort_bufs_base[*(const int *)b];
+	if (x->end != y->end)
+		return y->end - x->end;
+	return by_size_desc(a, b);
+}
+
 /* greedy placement in the order `cmp` gives: each buffer at the lowest offset that fits; returns the top */
 static size_t place_in_order(Bufs *B, int (*cmp)(const void *, const void *))
 {
@@ -466,14 +482,14 @@ static size_t place_in_order(Bufs *B, int (*cmp)(const void *, const void *))
 	return top;
 }
 
-/* Greedy placement is a heuristic: try it in three orders (largest first, earliest first, largest
- * size x lifetime first) and keep the smallest workspace. */
+/* Greedy placement is a heuristic: try it in five orders (largest first, earliest first, largest
+ * size x lifetime first, longest-lived first, latest-dying first) and keep the smallest workspace. */
 static size_t place_bufs(Bufs *B)
 {
-	int (*orders[])(const void *, const void *) = {by_size_desc, by_start, by_area_desc};
+	int (*orders[])(const void *, const void *) = {by_size_desc, by_start, by_area_desc, by_life_desc, by_end_desc};
 	int best = 0;
 	size_t best_top = (size_t)-1;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 5; i++) {
 		size_t top = place_in_order(B, orders[i]);
 		if (top < best_top)
 			best_top = top, best = i;

@@ -20,6 +20,11 @@ grep -q "IR after" "$T/dump" || fail "--dump-ir after-all printed nothing"
 grep -q "parameters: 17226" "$T/info" || fail "dlcc info: wrong parameter count"
 grep -q "workspace .* = 1.0[0-4][0-9]x the lower bound .*(fixed head" "$T/info" || fail "dlcc info: workspace over 1.05x the lower bound"
 grep -q "^# memory plan of this program" "$T/m.dlir" || fail "--emit ir lacks the memory plan comment"
+# the workspace target: at most 1.05x the lower bound, for every fixture model's training step
+for f in "$S"/tests/fixtures/models/*.onnx "$S"/tests/fixtures/train/*.onnx; do
+  r=$("$DLCC" info "$f" --counts --batch 128 --optimizer momentum 2>/dev/null | awk -F'|' '{gsub(/ /, "", $8); print $8}')
+  awk -v r="$r" 'BEGIN { exit !(r != "" && r <= 1.05) }' || fail "$(basename "$f"): workspace $r x the lower bound"
+done
 "$DLCC" info "$M" --counts --batch 128 | grep -q "^| mlp.onnx | 4 | 8 |" || fail "dlcc info --counts"
 "$DLCC" check "$M" --precision fp64 --steps 2 --device "$DEV" >/dev/null || fail "dlcc check --precision fp64 (float64 inputs and outputs)"
 # save, load, and continue: two runs of 5 steps equal one run of 10 steps (adam: state saved)
