@@ -9,11 +9,12 @@
  * batch): one thread per row. Long class axes (a vocabulary): one block per row, max and sum in
  * one pass (cg_emit_online_max_sum), blocks striding over the rows. Both write mean(-log_softmax(z)[t]) to
  * y[0]; a class id outside [0, C) makes the loss NaN instead of reading out of bounds.
- * Fused with its gradient (cg_emit_loss_group, short class axes only: passes/fuse.c decides):
- * each thread also writes SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows while
- * the row's max and sum are at hand, so the logits are read in one kernel instead of two; a
- * third member, the gradient summed over all but the class axis (the logits' bias gradient), is
- * summed by the last block, one thread per class, rows in order.
+ * Fused with its gradient (cg_emit_loss_group; passes/fuse.c decides): the kernel also writes
+ * SoftmaxCrossEntropyGrad's (softmax(z) - onehot(t)) * dl / rows while the row's max and sum
+ * are at hand, so the logits are read by one kernel instead of two (twice for a long row: the
+ * one-pass max and sum, then the gradient); with short class axes a third member, the gradient
+ * summed over all but the class axis (the logits' bias gradient), is summed by the last block,
+ * one thread per class, rows in order.
  * When the loss is not already in the f32 slot (an f64 program, a loss that is an alias), a
  * one-thread kernel converts it there. Copies (outputs that could not be placed in their slot,
  * updates not done in place) are rt_d2d calls sized by the batch.
@@ -42,15 +43,18 @@ static void emit_ce_short(CgBuf *d, int grad)
 }
 
 /* long class axes: a block per row, blocks striding over the rows; acc is the block's total */
-static void emit_ce_long(CgBuf *d)
+static void emit_ce_long(CgBuf *d, int grad)
 {
 	cg_puts(d, "\tconst long long inner = 1;\n"
 		   "\tfor (long long r = blockIdx.x; r < rows; r += gridDim.x) {\n"
 		   "\t\tconst long long base = r * A;\n");
 	cg_emit_online_max_sum(d, "x0[o]", "\t\t");
 	cg_puts(d, "\t\tconst long long c = (long long)x1[r];\n"
-		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n"
-		   "\t}\n");
+		   "\t\tacc += c >= 0 && c < A ? r_log(s) + m - x0[base + c] : (R)NAN;\n");
+	if (grad) /* the gradient row from the same max and sum: the logits' second and last read */
+		cg_puts(d, "\t\tfor (long long k = threadIdx.x; k < A; k += blockDim.x)\n"
+			   "\t\t\ty1[base + k] = (r_exp(x0[base + k] - m) / s - (k == c ? (R)1 : (R)0)) * x2[0] / (R)rows;\n");
+	cg_puts(d, "\t}\n");
 }
 
 /* the kernel's head: output, inputs, the grid-sum scratch, the grid; returns the row count */
@@ -87,7 +91,7 @@ int cg_emit_cross_entropy(CgEmit *e, const Node *n)
 	cg_arg_in(&k, "x1", t);
 	ce_begin(e, &k, s, lng, part, cnt);
 	if (lng)
-		emit_ce_long(&e->dev);
+		emit_ce_long(&e->dev, 0);
 	else
 		emit_ce_short(&e->dev, 0);
 	cg_puts(&e->dev, "\tif (dlcc_grid_sum(acc, sh, part, cnt, &total) && threadIdx.x == 0)\n"
@@ -100,7 +104,8 @@ int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
 {
 	const Node *ce = gr->nodes[0], *gn = gr->nodes[1];
 	const Shape *s = &ce->in[0]->shape;
-	DLCC_ASSERT(!cg_long_row(e, ir_dim_at(s->d[s->rank - 1], e->L->max_batch)));
+	int lng = cg_long_row(e, ir_dim_at(s->d[s->rank - 1], e->L->max_batch));
+	DLCC_ASSERT(!lng || gr->n == 2); /* passes/fuse.c: the bias gradient joins short rows only */
 	char part[64], cnt[64];
 	CgKernel k;
 	cg_kernel_begin(e, &k, NULL, cg_group_comment(gr));
@@ -112,9 +117,12 @@ int cg_emit_loss_group(CgEmit *e, const CgGroup *gr)
 	cg_arg_in(&k, "x2", gn->in[0]);
 	if (gr->n == 3)
 		cg_arg_out(&k, "y2", gr->nodes[2]->out[0]);
-	ce_begin(e, &k, s, 0, part, cnt);
+	ce_begin(e, &k, s, lng, part, cnt);
 	CgBuf *d = &e->dev;
-	emit_ce_short(d, 1);
+	if (lng)
+		emit_ce_long(d, 1);
+	else
+		emit_ce_short(d, 1);
 	/* the last block: the loss, and the gradient's sum over the rows (all rows written by now) */
 	cg_puts(d, "\tif (!dlcc_grid_sum(acc, sh, part, cnt, &total))\n\t\treturn;\n");
 	if (gr->n == 3)

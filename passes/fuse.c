@@ -16,8 +16,9 @@
  *   row          such a group followed by a Softmax / LogSoftmax of one of its values along the
  *                last axis, rows of 256 to 4096 elements (the kernel holds a row in shared
  *                memory, so each element is computed once): attention's scale and mask;
- *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one read of the logits),
- *                and the sum of that gradient over all but the class axis (the bias gradient);
+ *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one kernel reads the
+ *                logits), and for class axes under 256 the sum of that gradient over all but
+ *                the class axis (the bias gradient);
  *   optimizer    every update node of the step with the same op and attributes (multi-tensor);
  *   epilogue     a matrix product (Gemm, or MatMul by a 2-D matrix) whose result only a group
  *                of exactly [Add(bias)] or [Add(bias), Relu] reads (either operand order), with
@@ -44,7 +45,7 @@
 #include "passes/passes.h"
 
 #define FUSE_MAX_TENSORS 16 /* kernel arguments of one elementwise group */
-#define FUSE_SHORT_ROW 256  /* the loss pair fuses for class axes shorter than this */
+#define FUSE_SHORT_ROW 256  /* the logits' bias gradient joins the loss pair below this many classes */
 #define FUSE_ROW_MIN 256    /* a softmax takes its producers for rows of FUSE_ROW_MIN .. MAX, */
 #define FUSE_ROW_MAX 4096   /* (codegen's block-per-row form with the row in shared memory) */
 
@@ -253,7 +254,9 @@ static int join_loss(Fuse *f, int at)
 {
 	const Node *n = f->g->nodes[at];
 	int G = grp_of_value(f, n->in[0]);
+	const Shape *z = &n->in[0]->shape;
 	if (G < 0 || f->groups[G].kind != G_LOSS || f->groups[G].size != 2 || !reduces_leading(n) ||
+	    z->d[z->rank - 1] < 0 || z->d[z->rank - 1] >= FUSE_SHORT_ROW ||
 	    n->in[0]->def->op != OP_SOFTMAX_CROSS_ENTROPY_GRAD || !can_hoist(f, G, at))
 		return 0;
 	f->grp[at] = G;
@@ -297,7 +300,7 @@ static void visit_ce_grad(Fuse *f, int at)
 	const Node *n = f->g->nodes[at];
 	const Shape *z = &n->in[1]->shape;
 	int64_t classes = z->rank ? z->d[z->rank - 1] : 0;
-	if (classes < 0 || classes >= FUSE_SHORT_ROW)
+	if (classes < 0)
 		return;
 	for (int j = at - 1; j >= 0; j--) {
 		const Node *c = f->g->nodes[j];

@@ -217,21 +217,31 @@ Test(codegen, reduce_and_transpose)
 
 /* ---- cross-entropy ---- */
 
-static void ce_graph(int classes)
+static int kernels_of(Graph *g, int max_batch);
+static void fuse(Graph *g);
+
+/* the loss and its gradient, separate or fused (one kernel: passes/fuse.c) */
+static void ce_graph(int classes, int fused)
 {
 	Graph *g = ir_graph_new("ce");
-	Value *z = th_input(g, "z", SHAPE(-1, classes));
-	Value *t = ir_value(g, V_INPUT, "t", DT_I64, SHAPE(-1), NULL);
+	Value *z = th_input(g, "z", SHAPE(-1, 2, classes));
+	Value *t = ir_value(g, V_INPUT, "t", DT_I64, SHAPE(-1, 2), NULL);
 	Value *loss = th_out(g, th_gop2(g, OP_SOFTMAX_CROSS_ENTROPY, z, t));
 	Value *dl = ir_const_scalar(g, DT_F32, 0.75);
 	th_out(g, ir_op(g, OP_SOFTMAX_CROSS_ENTROPY_GRAD, 3, (Value *[]){dl, z, t}));
 	(void)loss;
+	if (fused) {
+		fuse(g);
+		cr_assert_eq(kernels_of(g, 4), 1);
+	}
 	th_check_infer(g, 4, 3, classes);
 	ir_graph_free(g);
 }
 
-Test(codegen, cross_entropy_short) { ce_graph(10); }
-Test(codegen, cross_entropy_long) { ce_graph(300); }
+Test(codegen, cross_entropy_short) { ce_graph(10, 0); }
+Test(codegen, cross_entropy_long) { ce_graph(300, 0); }
+Test(fusion, cross_entropy_short) { ce_graph(10, 1); }
+Test(fusion, cross_entropy_long) { ce_graph(300, 1); } /* a vocabulary: online max/sum, then the gradient */
 
 Test(codegen, f64_precision)
 {
