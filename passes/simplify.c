@@ -11,9 +11,13 @@
  *   MatMul(Transpose(a), b) → MatMul(a, b, transA = 1)   for a Transpose of the last two dims
  *                                           (and b / transB): the product reads the operand
  *                                           transposed, the Transpose kernel goes
+ *   Add(..(SliceGrad(a), SliceGrad(b)).., SliceGrad(c)) → Concat(..)   when the slices (one
+ *                                           axis, step 1) tile it: a split's gradient, written
+ *                                           once instead of as zero-padded copies summed
  * Every rewrite is exact: the result is bit for bit what the node computed, with one IEEE
  * detail for Add(x, +0), which turns a -0 of x into +0 (the two compare equal; Sub(x, +0) and
- * Add(x, -0) keep it). A constant operand counts when every element equals 1 or 0 and the
+ * Add(x, -0) keep it; the other way round, the Concat keeps a -0 that the sum of zero-padded
+ * SliceGrads made +0). A constant operand counts when every element equals 1 or 0 and the
  * node's output has x's dtype and shape (no broadcast to a larger shape). A value that is a
  * model output is never replaced (its name is the output's file name). Rewrites feed one
  * another in the same walk (Neg(Neg(Neg(Neg x)))) → x); the nodes they leave unused are for
@@ -112,6 +116,71 @@ static void simp_matmul_transpose(Graph *g, Node *n)
 	}
 }
 
+/* ---- the gradient of a split: a sum of SliceGrads that tile one axis is their Concat ---- */
+
+typedef struct {
+	Value *dy;
+	int64_t start, end;
+} SgLeaf;
+
+/* the leaves of v, a tree of same-shape Adds over SliceGrads of shape s along one constant axis
+ * (step 1); 0 when v is not such a tree or has more than `max` leaves */
+static int sg_leaves(const Value *v, const Shape *s, int *axis, SgLeaf *leaf, int n, int max)
+{
+	const Node *d = v->def;
+	if (!d || !ir_shape_eq(&v->shape, s))
+		return 0;
+	if (d->op == OP_ADD) {
+		int a = sg_leaves(d->in[0], s, axis, leaf, n, max);
+		return a ? sg_leaves(d->in[1], s, axis, leaf, a, max) : 0;
+	}
+	int c1, c2, c3, c4;
+	const int64_t *ax = ir_attr_ints(d, "axes", &c1), *st = ir_attr_ints(d, "starts", &c2);
+	const int64_t *en = ir_attr_ints(d, "ends", &c3), *sp = ir_attr_ints(d, "steps", &c4);
+	if (d->op != OP_SLICE_GRAD || n == max || !ax || c1 != 1 || c2 != 1 || c3 != 1 || c4 != 1 || sp[0] != 1)
+		return 0;
+	int a = (int)(ax[0] < 0 ? ax[0] + s->rank : ax[0]);
+	int64_t dim = s->d[a];
+	if ((*axis >= 0 && a != *axis) || dim <= 0)
+		return 0;
+	*axis = a;
+	int64_t b = st[0] < 0 ? st[0] + dim : st[0], e = en[0] < 0 ? en[0] + dim : en[0];
+	leaf[n] = (SgLeaf){d->in[0], b < 0 ? 0 : b > dim ? dim : b, e < 0 ? 0 : e > dim ? dim : e};
+	return n + 1;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	int64_t x = ((const SgLeaf *)a)->start, y = ((const SgLeaf *)b)->start;
+	return (x > y) - (x < y);
+}
+
+/* Add(...(SliceGrad(a), SliceGrad(b))..., SliceGrad(c)) whose slices tile the axis → Concat(in
+ * axis order): n becomes the Concat (the intermediate Adds and SliceGrads die) */
+static void simp_concat_slice_grads(Graph *g, Node *n)
+{
+	SgLeaf leaf[8];
+	int axis = -1, cnt = sg_leaves(n->out[0], &n->out[0]->shape, &axis, leaf, 0, 8);
+	if (cnt < 2)
+		return;
+	qsort(leaf, cnt, sizeof *leaf, by_start);
+	int64_t at = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (leaf[i].start != at || leaf[i].end <= at)
+			return;
+		at = leaf[i].end;
+	}
+	if (at != n->out[0]->shape.d[axis])
+		return;
+	n->op = OP_CONCAT;
+	n->nin = cnt;
+	n->in = ir_alloc(g, cnt * sizeof *n->in);
+	for (int i = 0; i < cnt; i++)
+		n->in[i] = leaf[i].dy;
+	n->nattr = 0;
+	ir_set_i(g, n, "axis", axis);
+}
+
 /* a Reshape of a Reshape/Flatten (of ...) reads the first input of the chain */
 static void simp_reshape_chain(Node *n)
 {
@@ -155,6 +224,8 @@ int pass_simplify(Graph *g)
 		simp_reshape_chain(n);
 		if (n->op == OP_MATMUL)
 			simp_matmul_transpose(g, n);
+		if (n->op == OP_ADD)
+			simp_concat_slice_grads(g, n);
 		Value *x = n->nout == 1 && !simp_is_output(g, n->out[0]) ? simp_node(n) : NULL;
 		keep[i] = x == NULL;
 		if (x)
