@@ -148,8 +148,10 @@ static int emit_artifact(Build *b, Graph *infer, Graph *train, const CgOpts *o, 
 	} else {
 		cg_emit_desc(&b->e, &b->L, infer, train, bin.cubin80_size, bin.cubin90_size, bin.ptx_size,
 			     ws_bytes(b));
-		unsigned char *params = cg_param_init(&b->L, b->have_pi ? &b->pi : NULL, b->have_pt ? &b->pt : NULL);
-		CgArtifact a = {b->e.dev.s, b->e.emu.s, b->e.host.s, params, b->L.param_bytes, &bin};
+		size_t init_bytes;
+		unsigned char *params = cg_param_init(&b->L, b->have_pi ? &b->pi : NULL, b->have_pt ? &b->pt : NULL,
+						      &init_bytes);
+		CgArtifact a = {b->e.dev.s, b->e.emu.s, b->e.host.s, params, init_bytes, &bin};
 		rc = cg_link_finish(link, &a);
 		free(params);
 	}

@@ -212,6 +212,7 @@ void cg_emit_desc(CgEmit *e, const CgLayout *L, Graph *infer, Graph *train, size
 	cg_printf(b, "\t.nstates = %d, .states = gen_states,\n", train ? train->nstates : 0);
 	cg_printf(b, "\t.param_bytes = %zu,\n\t.workspace_bytes = %zu,\n", L->param_bytes, ws_bytes);
 	cg_puts(b, "\t.param_init = dlcc_blob_params,\n");
+	cg_printf(b, "\t.param_zero_off = %zu, .param_zero_bytes = %zu,\n", L->state_begin, L->state_end - L->state_begin);
 	emit_loss_scale(b, train);
 	cg_printf(b, "\t.train_step = %s,\n\t.infer = %s,\n};\n", train ? "train_step" : "NULL",
 		  infer ? "infer" : "NULL");
@@ -247,7 +248,7 @@ static void put_consts(unsigned char *blk, const CgPlan *p, DType prec)
 	}
 }
 
-unsigned char *cg_param_init(const CgLayout *L, const CgPlan *pi, const CgPlan *pt)
+unsigned char *cg_param_init(const CgLayout *L, const CgPlan *pi, const CgPlan *pt, size_t *size)
 {
 	unsigned char *blk = calloc(L->param_bytes + 1, 1);
 	const Graph *g = pi ? pi->g : pt->g;
@@ -256,5 +257,8 @@ unsigned char *cg_param_init(const CgLayout *L, const CgPlan *pi, const CgPlan *
 		put_value(blk + L->param_off[i], g->params[i], L->prec);
 	put_consts(blk, pi, L->prec);
 	put_consts(blk, pt, L->prec);
+	/* the optimizer state starts at zero: the artifact does not carry it */
+	memmove(blk + L->state_begin, blk + L->state_end, L->param_bytes - L->state_end);
+	*size = L->param_bytes - (L->state_end - L->state_begin);
 	return blk;
 }

@@ -61,6 +61,7 @@ typedef struct {
 	size_t param_bytes;   /* parameters, states, then constants (grows as programs are planned) */
 	size_t *param_off;    /* per parameter index (shared by both programs) */
 	size_t *state_off;    /* per state index (training program) */
+	size_t state_begin, state_end; /* the states' span (all zero at first) */
 	size_t *input_off;    /* per input index: fixed head of the workspace */
 	size_t label_off, loss_off; /* label; the f32 loss slot */
 	size_t red_off, red_bytes; /* the reduction scratch (CG_RED_BYTES, or 0 when unused) */
@@ -295,8 +296,9 @@ int cg_emit_program(CgEmit *e, const CgPlan *p, const char *fname);
 /* the model description and kernel table (host.c tail) */
 void cg_emit_desc(CgEmit *e, const CgLayout *L, Graph *infer, Graph *train, size_t cubin80,
 		  size_t cubin90, size_t ptx, size_t ws_bytes);
-/* the initial parameter block */
-unsigned char *cg_param_init(const CgLayout *L, const CgPlan *pi, const CgPlan *pt);
+/* the initial parameter block without the optimizer state (zero at first, not stored): *size
+ * bytes, the block's [0, state_begin) then [state_end, param_bytes) */
+unsigned char *cg_param_init(const CgLayout *L, const CgPlan *pi, const CgPlan *pt, size_t *size);
 
 /* ---- NVRTC (cg_nvrtc.c) ---- */
 typedef struct {

@@ -94,8 +94,10 @@ int cg_layout(CgLayout *L, Graph *infer, Graph *train, char *err, size_t errlen)
 	size_t top = 0;
 	for (int i = 0; i < g->nparams; i++)
 		L->param_off[i] = take(&top, value_bytes(L, g->params[i]));
+	L->state_begin = top;
 	for (int i = 0; train && i < train->nstates; i++)
 		L->state_off[i] = take(&top, value_bytes(L, train->states[i]));
+	L->state_end = top;
 	L->param_bytes = top;
 	top = 0;
 	for (int i = 0; i < g->ninputs; i++)

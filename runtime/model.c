@@ -4,7 +4,7 @@
  * Every artifact's generated code defines `const RtModelDesc dlcc_model_desc`: tensors, offsets
  * in the two device blocks, the initial parameter block and the two schedules. This file turns
  * it into the API: dlcc_create makes an Rt, allocates the parameter block and the workspace and
- * uploads param_init (which already holds zeroed optimizer state); dlcc_train_step and
+ * uploads param_init around the optimizer state, which starts at zero; dlcc_train_step and
  * dlcc_infer copy host tensors to their workspace offsets, run the generated schedule and copy
  * results back; dlcc_save/dlcc_load move parameters, optimizer state ("<param>.<slot>") and the
  * step count ("__step__") through .safetensors. Parameters cross the API as float32 and are
@@ -75,9 +75,11 @@ API dlcc_model *dlcc_create(dlcc_device device, char *err, size_t errlen)
 		return NULL;
 	}
 	m->d = d;
+	size_t z0 = d->param_zero_off, z1 = z0 + d->param_zero_bytes; /* rt_alloc zeroes the state */
 	int ok = (m->params = rt_alloc(m->rt, d->param_bytes)) &&
 		 (m->ws = rt_alloc(m->rt, d->workspace_bytes)) &&
-		 (!d->param_init || !rt_h2d(m->rt, m->params, d->param_init, d->param_bytes));
+		 (!d->param_init || (!rt_h2d(m->rt, m->params, d->param_init, z0) &&
+				     !rt_h2d(m->rt, m->params + z1, d->param_init + z0, d->param_bytes - z1)));
 	if (!ok) {
 		snprintf(err, errlen, "dlcc_create: %s", rt_error(m->rt));
 		dlcc_destroy(m);

@@ -107,7 +107,10 @@ typedef struct {
 	int nstates;  const RtTensorDesc *states;
 	size_t param_bytes;     /* parameter block size */
 	size_t workspace_bytes; /* workspace size for max_batch */
-	const unsigned char *param_init; /* param_bytes bytes: initial parameter block (state zero) */
+	/* the initial parameter block without its zero span [param_zero_off, + param_zero_bytes)
+	 * (the optimizer state): param_bytes - param_zero_bytes bytes */
+	const unsigned char *param_init;
+	size_t param_zero_off, param_zero_bytes;
 	/* dynamic loss scaling (fp16): the f32 state k of the scale loss_scale_init * 2^k; a step
 	 * after which k went down was skipped (inf/NaN gradients). NULL without loss scaling. */
 	const RtTensorDesc *loss_scale_log2;
