@@ -106,6 +106,15 @@ void cg_arg_raw(CgKernel *k, const char *ctype, const char *name, const char *ho
 	add_arg(k, (CgArg){ctype, name, NULL, host_addr});
 }
 
+void cg_arg_red_scratch(CgEmit *e, CgKernel *k, size_t need, char *part, char *cnt)
+{
+	DLCC_ASSERT(e->L->red_bytes >= need); /* cg_layout planned the scratch */
+	snprintf(part, 64, "(W + %zu)", e->L->red_off + CG_RED_CNT_BYTES);
+	snprintf(cnt, 64, "(W + %zu)", e->L->red_off);
+	cg_arg_raw(k, "R *", "part", part);
+	cg_arg_raw(k, "unsigned *", "cnt", cnt);
+}
+
 void cg_arg_ll(CgKernel *k, const char *name, const char *host_expr)
 {
 	add_arg(k, (CgArg){"long long", name, NULL, host_expr});

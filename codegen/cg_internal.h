@@ -190,6 +190,10 @@ void cg_arg_in(CgKernel *k, const char *name, const Value *v);
 void cg_arg_ll(CgKernel *k, const char *name, const char *host_expr);
 /* a pointer that is no Value (the f32 loss slot): ctype "float *", host address expression */
 void cg_arg_raw(CgKernel *k, const char *ctype, const char *name, const char *host_addr);
+/* the arguments `R *part, unsigned *cnt`: the workspace's reduction scratch (red_off), of which
+ * the kernel uses `need` bytes; part and cnt (64 bytes each) hold the host expressions and must
+ * outlive the kernel's emission */
+void cg_arg_red_scratch(CgEmit *e, CgKernel *k, size_t need, char *part, char *cnt);
 void cg_kernel_open(CgEmit *e, CgKernel *k);
 void cg_kernel_close(CgEmit *e, CgKernel *k);
 void cg_emit_free(CgEmit *e);

@@ -60,11 +60,7 @@ static void emit_ce_long(CgBuf *d, int grad)
 /* the kernel's head: output, inputs, the grid-sum scratch, the grid; returns the row count */
 static void ce_begin(CgEmit *e, CgKernel *k, const Shape *s, int lng, char *part, char *cnt)
 {
-	DLCC_ASSERT(e->L->red_bytes >= CG_RED_CE_BYTES);
-	snprintf(part, 64, "(W + %zu)", e->L->red_off + CG_RED_CNT_BYTES);
-	snprintf(cnt, 64, "(W + %zu)", e->L->red_off);
-	cg_arg_raw(k, "R *", "part", part);
-	cg_arg_raw(k, "unsigned *", "cnt", cnt);
+	cg_arg_red_scratch(e, k, CG_RED_CE_BYTES, part, cnt);
 	k->uses_sync = 1;
 	const char *rows = cg_prod(s, 0, s->rank - 1, "b");
 	if (lng)

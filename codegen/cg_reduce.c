@@ -185,14 +185,9 @@ static int emit_reduce(CgEmit *e, const Node *n, const CgChain *chain, const cha
 		cg_arg_in(&k, "x0", x);
 	k.uses_sync = lng || col;
 	int S = col ? cg_column_splits(&x->shape, mask, e->L->max_batch) : 1;
-	DLCC_ASSERT(S == 1 || e->L->red_bytes >= CG_RED_BYTES); /* cg_layout planned the scratch */
 	char part[64], cnt[64];
-	if (S > 1) {
-		snprintf(part, sizeof part, "(W + %zu)", e->L->red_off + CG_RED_CNT_BYTES);
-		snprintf(cnt, sizeof cnt, "(W + %zu)", e->L->red_off);
-		cg_arg_raw(&k, "R *", "part", part);
-		cg_arg_raw(&k, "unsigned *", "cnt", cnt);
-	}
+	if (S > 1)
+		cg_arg_red_scratch(e, &k, CG_RED_BYTES, part, cnt);
 	if (col) {
 		snprintf(k.grid, sizeof k.grid, "dlcc_blocks(((%s) + %d) / %d * %d)", cg_prod(&y->shape, 0, y->shape.rank, "b"),
 			 RED_LANES - 1, RED_LANES, S);
