@@ -53,8 +53,11 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		case CG_G_CASTS:
 			ok = n->op == OP_CAST && n->in[0]->kind == V_PARAM && n->out[0]->dt == gr->nodes[0]->out[0]->dt;
 			break;
-		case CG_G_GEMM: /* product, Add(bias)[, Relu] (passes/fuse.c) */
-			ok = gr->n <= 3 && (i == 0 ? k == K_GEMM : n->op == (i == 1 ? OP_ADD : OP_RELU));
+		case CG_G_GEMM: /* a product and its epilogue (passes/fuse.c; the forms: cg_epilogue.c) */
+			ok = gr->n <= 4 && (i == 0 ? k == K_GEMM
+					    : n->op == OP_ADD || n->op == OP_RELU || n->op == OP_RELU_MASK ||
+						      n->op == OP_GELU_TANH || n->op == OP_RELU_MASK_GRAD ||
+						      n->op == OP_GELU_TANH_GRAD || n->op == OP_REDUCE_SUM);
 			break;
 		case CG_G_LOSS:
 			ok = (gr->n == 2 || gr->n == 3) && (i == 2 ? k == K_REDUCE :

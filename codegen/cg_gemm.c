@@ -27,7 +27,7 @@ typedef struct {
 } GemmCall;
 
 /* the rt_gemm dtype of a value: f32 values take the compute type, half values their own */
-static const char *gemm_dt(const CgEmit *e, DType dt)
+const char *cg_gemm_dt(const CgEmit *e, DType dt)
 {
 	if (dt == DT_F16 || dt == DT_BF16)
 		return dt == DT_F16 ? "DLCC_F16" : "DLCC_BF16";
@@ -38,12 +38,12 @@ static void emit_call(CgEmit *e, const Node *n, const GemmCall *g, const char *i
 {
 	cg_printf(&e->host, "%sif (rt_gemm(rt, %s, %s, %d, %d, (int)%s, (int)%s, (int)%s, %.17g, %s, (int)%s, %s, "
 			    "%s, (int)%s, %s, %.17g, %s, (int)%s, %s, (int)%s) < 0)\n%s\treturn -1;\n",
-		  indent, gemm_dt(e, n->in[0]->dt), gemm_dt(e, n->out[0]->dt), g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->sa, g->b,
+		  indent, cg_gemm_dt(e, n->in[0]->dt), cg_gemm_dt(e, n->out[0]->dt), g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->sa, g->b,
 		  g->ldb, g->sb, g->beta, g->c, g->ldc, g->sc, g->batch, indent);
 	e->gemms++;
 }
 
-static int check_float(CgEmit *e, const Node *n)
+int cg_gemm_check_float(CgEmit *e, const Node *n)
 {
 	for (int i = 0; i < n->nin; i++)
 		if (!ir_dt_is_float(n->in[i]->dt) || (i == 1 && n->in[1]->dt != n->in[0]->dt))
@@ -55,7 +55,7 @@ static int check_float(CgEmit *e, const Node *n)
 
 int cg_emit_gemm(CgEmit *e, const Node *n)
 {
-	if (check_float(e, n) < 0)
+	if (cg_gemm_check_float(e, n) < 0)
 		return -1;
 	const Value *A = n->in[0], *B = n->in[1], *Y = n->out[0];
 	int ta = (int)ir_attr_i(n, "transA", 0), tb = (int)ir_attr_i(n, "transB", 0);
@@ -158,7 +158,7 @@ static char *addr_plus(const CgEmit *e, const Value *v, const char *off, char *b
 
 int cg_emit_matmul(CgEmit *e, const Node *n)
 {
-	if (check_float(e, n) < 0)
+	if (cg_gemm_check_float(e, n) < 0)
 		return -1;
 	const Value *A = n->in[0], *B = n->in[1], *Y = n->out[0];
 	MmShape m;
@@ -190,65 +190,5 @@ int cg_emit_matmul(CgEmit *e, const Node *n)
 	emit_call(e, n, &g, s > 0 ? "\t\t" : "\t");
 	if (s > 0)
 		cg_puts(&e->host, "\t}\n");
-	return 0;
-}
-
-/* ---- products with a bias [+ ReLU] epilogue (fusion group: product, Add, [Relu]) ---- */
-
-/* D = act(P + bias) in place, for artifacts run where cuBLASLt's epilogue is not available */
-static void emit_epilogue_kernel(CgEmit *e, const CgGroup *gr, const Value *D, const Value *bias, int relu)
-{
-	CgKernel k;
-	cg_kernel_begin(e, &k, NULL, cg_group_comment(gr));
-	snprintf(k.name, sizeof k.name, "k%d_gemm_epilogue", e->nkernels);
-	cg_arg_out(&k, "y", D);
-	cg_arg_in(&k, "bias", bias);
-	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&D->shape, 0, D->shape.rank, "b"));
-	cg_kernel_open(e, &k);
-	cg_printf(&e->dev, "\tconst long long n = %s;\n\t%s {\n", cg_prod(&D->shape, 0, D->shape.rank, "B"),
-		  cg_loop("i", "n"));
-	cg_printf(&e->dev, "\t\tconst R v = y[i] + bias[i %% %lldLL];\n\t\ty[i] = %s;\n\t}\n",
-		  (long long)D->shape.d[D->shape.rank - 1], relu ? "v > (R)0 ? v : (R)0" : "v");
-	cg_kernel_close(e, &k);
-}
-
-/*
- * One rt_gemm_bias call (cuBLASLt with a BIAS or RELU_BIAS epilogue on a GPU): the product and
- * its bias [and ReLU] without writing the product or the pre-activation. Row-major Y[M,N] =
- * op(A)·op(B) is the column-major Y^T = op(B)^T·op(A)^T as in cg_emit_gemm, so the bias runs
- * along the columns of row-major Y, which are the rows cuBLASLt broadcasts its bias over. When
- * the runtime has no epilogue (rt_gemm_bias returns 1) the schedule falls back to rt_gemm and a
- * small in-place kernel; that path is not counted in the step's launches.
- */
-int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
-{
-	const Node *p = gr->nodes[0], *add = gr->nodes[1];
-	const Value *bias = add->in[add->in[0] == p->out[0] ? 1 : 0];
-	const Value *A = p->in[0], *B = p->in[1], *D = gr->nodes[gr->n - 1]->out[0];
-	int relu = gr->n == 3;
-	if (check_float(e, p) < 0)
-		return -1;
-	int ta = (int)ir_attr_i(p, "transA", 0), tb = (int)ir_attr_i(p, "transB", 0);
-	DLCC_ASSERT(p->op == OP_GEMM || !ta); /* passes/fuse.c: a MatMul's A is rows of K */
-	const Shape *a = &A->shape;
-	int64_t K = p->op == OP_GEMM ? a->d[1 - ta] : a->d[a->rank - 1], N = B->shape.d[1 - tb];
-	char M[256];
-	snprintf(M, sizeof M, "%s", p->op == OP_GEMM ? cg_dim(a->d[ta], "b") : cg_prod(a, 0, a->rank - 1, "b"));
-	const char *dab = gemm_dt(e, A->dt), *dc = gemm_dt(e, D->dt);
-	CgBuf *h = &e->host;
-	cg_printf(h, "\t/* %s */\n\t{\n", cg_group_comment(gr));
-	cg_printf(h, "\t\tconst int m = (int)%s, n = (int)%s, k = (int)%s;\n", cg_dim(N, "b"), M, cg_dim(K, "b"));
-	cg_printf(h, "\t\tconst int lda = (int)%s, ldb = (int)%s;\n", tb ? cg_dim(K, "b") : cg_dim(N, "b"),
-		  ta ? M : cg_dim(K, "b"));
-	cg_printf(h, "\t\tconst int rc = rt_gemm_bias(rt, %s, %s, %d, %d, m, n, k, %s, lda, %s, ldb, %s, m, %s, %d);\n",
-		  dab, dc, tb, ta, cg_addr(e, B), cg_addr(e, A), cg_addr(e, D), cg_addr(e, bias), relu);
-	cg_puts(h, "\t\tif (rc < 0)\n\t\t\treturn -1;\n\t\tif (rc > 0) {\n");
-	cg_printf(h, "\t\t\tif (rt_gemm(rt, %s, %s, %d, %d, m, n, k, 1.0, %s, lda, 0, %s, ldb, 0, 0.0, %s, m, 0, 1) < 0)\n"
-		     "\t\t\t\treturn -1;\n", dab, dc, tb, ta, cg_addr(e, B), cg_addr(e, A), cg_addr(e, D));
-	int launches = e->launches;
-	emit_epilogue_kernel(e, gr, D, bias, relu);
-	e->launches = launches;
-	cg_puts(h, "\t\t}\n\t}\n");
-	e->gemms++;
 	return 0;
 }

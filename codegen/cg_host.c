@@ -40,6 +40,7 @@ static int emit_node(CgEmit *e, const Node *n)
 		case OP_LOSS_SCALE_UPDATE: return cg_emit_loss_scale_update(e, n);
 		case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
 		case OP_TRILU: case OP_WHERE: case OP_CAST: return cg_emit_tensor(e, n);
+		case OP_RELU_MASK: case OP_RELU_MASK_GRAD: return cg_emit_relu_mask(e, n);
 		case OP_GATHER_ELEMENTS: case OP_SCATTER_ELEMENTS: case OP_CUM_SUM: return cg_emit_index(e, n);
 		case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD: case OP_ARG_MAX:
 		case OP_DROPOUT: case OP_NLL_LOSS: case OP_NLL_LOSS_GRAD: return cg_emit_reduce2(e, n);

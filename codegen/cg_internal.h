@@ -255,8 +255,13 @@ int cg_emit_reduce_group(CgEmit *e, const CgGroup *gr);
 int cg_emit_softmax_group(CgEmit *e, const CgGroup *gr); /* [elementwise..., Softmax] */
 int cg_emit_loss_group(CgEmit *e, const CgGroup *gr);
 int cg_emit_optimizer_group(CgEmit *e, const CgGroup *gr);
-/* a product with its bias [and ReLU] epilogue (cg_gemm.c) */
+/* a product with its epilogue (cg_epilogue.c); ReluMask / ReluMaskGrad on their own */
 int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr);
+int cg_emit_relu_mask(CgEmit *e, const Node *n);
+/* cg_gemm.c: the rt_gemm dtype of a value ("DLCC_F32", ...); -1 (e->err) unless a product's
+ * operands are floats of one dtype */
+const char *cg_gemm_dt(const CgEmit *e, DType dt);
+int cg_gemm_check_float(CgEmit *e, const Node *n);
 /* [Transpose, Cast]: the transpose stores the cast's dtype (cg_transpose.c) */
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr);
 /* the Casts of parameters to half precision, one multi-tensor launch (cg_scale.c) */

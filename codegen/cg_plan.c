@@ -328,8 +328,9 @@ static int needs_dynamic(PlanCtx *c, const Value *r)
 static int inplace_source(PlanCtx *c, Bufs *B, const Node *n, int at)
 {
 	KClass kc = ir_ops[n->op].kclass;
-	if ((kc != K_UNARY && kc != K_BINARY) || n->nout != 1)
-		return -1;
+	int G = c->p->fu.of ? c->p->fu.of[at] : -1;
+	if ((kc != K_UNARY && kc != K_BINARY) || n->nout != 1 || (G >= 0 && c->p->fu.groups[G].kind == CG_G_GEMM))
+		return -1; /* a product's epilogue reads its operands while it writes */
 	const Value *o = n->out[0];
 	for (int k = 0; k < n->nin; k++) {
 		const Value *in = n->in[k], *r = c->p->root[in->id];
@@ -463,40 +464,72 @@ static int by_end_desc(const void *a, const void *b)
 	return by_size_desc(a, b);
 }
 
-/* greedy placement in the order `cmp` gives: each buffer at the lowest offset that fits; returns the top */
-static size_t place_in_order(Bufs *B, int (*cmp)(const void *, const void *))
+/* greedy placement in the order given: each buffer at the lowest offset that fits; returns the top */
+static size_t place_order(Bufs *B, const int *order)
 {
-	int *order = malloc((B->n + 1) * sizeof *order);
 	char *placed = calloc(B->n + 1, 1);
 	size_t top = 0;
-	for (int b = 0; b < B->n; b++)
-		order[b] = b;
-	sort_bufs_base = B->v;
-	qsort(order, B->n, sizeof *order, cmp);
 	for (int k = 0; k < B->n; k++) {
 		Buf *x = &B->v[order[k]];
 		x->off = best_fit(B, placed, order[k]);
 		placed[order[k]] = 1;
 		top = x->off + x->size > top ? x->off + x->size : top;
 	}
-	free(order);
 	free(placed);
 	return top;
 }
 
+static void sorted_order(Bufs *B, int *order, int (*cmp)(const void *, const void *))
+{
+	for (int b = 0; b < B->n; b++)
+		order[b] = b;
+	sort_bufs_base = B->v;
+	qsort(order, B->n, sizeof *order, cmp);
+}
+
+#define PLAN_SHUFFLES 256          /* perturbed orders tried, at most ... */
+#define PLAN_SHUFFLE_WORK 4000000.0 /* ... and fewer for larger programs: tries * buffers^2 */
+
 /* Greedy placement is a heuristic: try it in five orders (largest first, earliest first, largest
- * size x lifetime first, longest-lived first, latest-dying first) and keep the smallest workspace. */
+ * size x lifetime first, longest-lived first, latest-dying first) and, as many times as the
+ * program's size allows, in perturbations of the best order so far (a few buffers swapped, from
+ * a fixed seed: the plan is the same on every run); keep the smallest workspace. */
 static size_t place_bufs(Bufs *B)
 {
 	int (*orders[])(const void *, const void *) = {by_size_desc, by_start, by_area_desc, by_life_desc, by_end_desc};
-	int best = 0;
+	int *best = malloc((B->n + 1) * sizeof *best), *o = malloc((B->n + 1) * sizeof *o);
 	size_t best_top = (size_t)-1;
 	for (int i = 0; i < 5; i++) {
-		size_t top = place_in_order(B, orders[i]);
-		if (top < best_top)
-			best_top = top, best = i;
+		sorted_order(B, o, orders[i]);
+		size_t top = place_order(B, o);
+		if (top < best_top) {
+			best_top = top;
+			memcpy(best, o, B->n * sizeof *o);
+		}
 	}
-	return place_in_order(B, orders[best]);
+	unsigned seed = 12345;
+	double fit = PLAN_SHUFFLE_WORK / ((double)B->n * B->n + 1);
+	int tries = fit < PLAN_SHUFFLES ? (int)fit : PLAN_SHUFFLES;
+	for (int t = 0; B->n > 1 && t < tries; t++) {
+		memcpy(o, best, B->n * sizeof *o);
+		for (int s = 0; s < 1 + B->n / 16; s++) {
+			seed = seed * 1103515245u + 12345u;
+			int k = (int)((seed >> 8) % (unsigned)B->n), tmp = o[k];
+			seed = seed * 1103515245u + 12345u;
+			int l = (int)((seed >> 8) % (unsigned)B->n);
+			o[k] = o[l];
+			o[l] = tmp;
+		}
+		size_t top = place_order(B, o);
+		if (top < best_top) {
+			best_top = top;
+			memcpy(best, o, B->n * sizeof *o);
+		}
+	}
+	size_t top = place_order(B, best);
+	free(best);
+	free(o);
+	return top;
 }
 
 static void allocate(PlanCtx *c, size_t base, size_t fixed)

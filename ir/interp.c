@@ -939,7 +939,7 @@ static int run_op(Interp *it, const Node *n)
 	case OP_ALL_FINITE: return op_all_finite(it, n);
 	case OP_LOSS_SCALE_UPDATE: return op_loss_scale_update(it, n);
 	case OP_GATHER: case OP_GATHER_GRAD: case OP_SLICE: case OP_SLICE_GRAD: case OP_CONCAT:
-	case OP_TRILU: case OP_WHERE: case OP_CAST: case OP_EQUAL: case OP_LESS: case OP_GREATER:
+	case OP_TRILU: case OP_RELU_MASK: case OP_RELU_MASK_GRAD: case OP_WHERE: case OP_CAST: case OP_EQUAL: case OP_LESS: case OP_GREATER:
 	case OP_LESS_OR_EQUAL: case OP_GREATER_OR_EQUAL: case OP_NOT: case OP_AND: case OP_OR:
 	case OP_POW: case OP_RECIPROCAL: case OP_MAX: case OP_MIN: case OP_XOR:
 		return interp_tensor_op(it, n);

@@ -307,6 +307,29 @@ static int op_trilu(Interp *it, const Node *n)
 	return 0;
 }
 
+/* ReluMask(y): bit c % 8 of byte c / 8 of each row where y > 0 */
+static int op_relu_mask(Interp *it, const Node *n)
+{
+	Tensor *x = interp_tin(it, n, 0), *y = interp_tout(it, n, 0);
+	int64_t cols = x->d[x->rank - 1], bytes = y->d[y->rank - 1];
+	for (int64_t e = 0; e < y->n; e++)
+		y->i[e] = 0;
+	for (int64_t e = 0; e < x->n; e++)
+		if (x->f[e] > 0)
+			y->i[e / cols * bytes + e % cols / 8] |= 1 << (e % cols % 8);
+	return 0;
+}
+
+/* ReluMaskGrad(dy, m): dy where m's bit is set, else 0 */
+static int op_relu_mask_grad(Interp *it, const Node *n)
+{
+	Tensor *dy = interp_tin(it, n, 0), *m = interp_tin(it, n, 1), *y = interp_tout(it, n, 0);
+	int64_t cols = dy->d[dy->rank - 1], bytes = m->d[m->rank - 1];
+	for (int64_t e = 0; e < y->n; e++)
+		y->f[e] = m->i[e / cols * bytes + e % cols / 8] >> (e % cols % 8) & 1 ? dy->f[e] : 0.0;
+	return 0;
+}
+
 int interp_tensor_op(Interp *it, const Node *n)
 {
 	switch (n->op) {
@@ -316,6 +339,8 @@ int interp_tensor_op(Interp *it, const Node *n)
 	case OP_SLICE_GRAD: return op_slice_grad(it, n);
 	case OP_CONCAT: return op_concat(it, n);
 	case OP_TRILU: return op_trilu(it, n);
+	case OP_RELU_MASK: return op_relu_mask(it, n);
+	case OP_RELU_MASK_GRAD: return op_relu_mask_grad(it, n);
 	default: return op_map(it, n);
 	}
 }

@@ -177,6 +177,8 @@ Shape ir_shape(int rank, const int64_t *d);
 Shape ir_shape0(void); /* scalar */
 int ir_shape_eq(const Shape *a, const Shape *b);
 void ir_shape_swap_last2(Shape *s); /* rank >= 2: the last two dims trade places */
+/* the bytes of a ReluMask row for c columns: 128-bit groups (ops.def) */
+static inline int64_t ir_relu_mask_bytes(int64_t c) { return (c + 127) / 128 * 16; }
 int64_t ir_numel(const Shape *s);            /* constant dims only: batch dims count as 1 */
 int64_t ir_numel_at(const Shape *s, int64_t batch); /* batch dims resolved */
 int64_t ir_dim_at(int64_t d, int64_t batch);

@@ -78,6 +78,31 @@ int shape_first(Graph *g, Node *n)
 	return 0;
 }
 
+/* ReluMask(y): u8, y's shape with the last axis in bytes of 128-bit groups (ops.def) */
+int shape_relu_mask(Graph *g, Node *n)
+{
+	Shape s = n->in[0]->shape;
+	if (!ir_dt_is_float(n->in[0]->dt) || s.rank < 1 || s.d[s.rank - 1] < 1)
+		return ir_error(g, "node '%s' (ReluMask): needs a float operand with a constant last axis", nm(n));
+	s.d[s.rank - 1] = ir_relu_mask_bytes(s.d[s.rank - 1]);
+	set_out(n, 0, DT_U8, s);
+	return 0;
+}
+
+/* ReluMaskGrad(dy, m): dy's type and shape; m the ReluMask of a value of dy's shape */
+int shape_relu_mask_grad(Graph *g, Node *n)
+{
+	Shape want = n->in[0]->shape;
+	if (want.rank < 1 || want.d[want.rank - 1] < 1)
+		return ir_error(g, "node '%s' (ReluMaskGrad): needs a constant last axis", nm(n));
+	want.d[want.rank - 1] = ir_relu_mask_bytes(want.d[want.rank - 1]);
+	if (n->in[1]->dt != DT_U8 || !ir_shape_eq(&n->in[1]->shape, &want))
+		return fail_shapes(g, n, "the mask must be the ReluMask of a value of the gradient's shape",
+				   &n->in[0]->shape, &n->in[1]->shape);
+	set_out(n, 0, n->in[0]->dt, n->in[0]->shape);
+	return 0;
+}
+
 /* AllFinite: float operands, an f32 scalar */
 int shape_all_finite(Graph *g, Node *n)
 {

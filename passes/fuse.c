@@ -393,7 +393,7 @@ static int sole_reader(const Fuse *f, const Value *v, int j)
 
 /* p is a product with a cuBLASLt epilogue form: Gemm without C and alpha 1, or MatMul of a
  * rank >= 2 operand (not transposed: its rows are the product's rows) by a 2-D matrix; f32 result */
-static int epilogue_product(const Node *p)
+int fuse_product_form(const Node *p)
 {
 	if (p->out[0]->dt != DT_F32)
 		return 0;
@@ -403,23 +403,24 @@ static int epilogue_product(const Node *p)
 	       !ir_attr_i(p, "transA", 0);
 }
 
-/* group G is [Add(P, bias)] or [Add(P, bias), Relu(that)] with P a product whose only reader
- * is the Add: P joins G */
+/* group G is [Add(P, bias)], [Add(P, bias), Relu(that)] or [Add(P, bias), GeluTanh(that)] with
+ * P a product whose only reader is the Add: P joins G */
 static void attach_epilogue(Fuse *f, int G)
 {
 	Graph *g = f->g;
-	int m[3], n = 0;
+	int m[3] = {0, 0, 0}, n = 0;
 	for (int j = f->groups[G].first; j < g->nnodes && n < 3; j++)
 		if (f->grp[j] == G)
 			m[n++] = j;
 	if (n != f->groups[G].size || n > 2)
 		return;
-	const Node *add = g->nodes[m[0]];
-	if (add->op != OP_ADD || (n == 2 && (g->nodes[m[1]]->op != OP_RELU || !sole_reader(f, add->out[0], m[1]))))
-		return;
-	int pi = add->in[0]->def && epilogue_product(add->in[0]->def) ? 0 : 1; /* Add(P, b) or Add(b, P) */
+	const Node *add = g->nodes[m[0]], *act = n == 2 ? g->nodes[m[1]] : NULL;
+	if (add->op != OP_ADD || (act && act->op != OP_RELU && act->op != OP_GELU_TANH) ||
+	    (act && act->op == OP_RELU && !sole_reader(f, add->out[0], m[1])))
+		return; /* a GELU's input may be read later: GELU_AUX_BIAS writes it */
+	int pi = add->in[0]->def && fuse_product_form(add->in[0]->def) ? 0 : 1; /* Add(P, b) or Add(b, P) */
 	const Value *y = add->in[pi], *b = add->in[1 - pi];
-	if (!y->def || !epilogue_product(y->def) || !sole_reader(f, y, m[0]) || b == y)
+	if (!y->def || !fuse_product_form(y->def) || !sole_reader(f, y, m[0]) || b == y)
 		return;
 	int64_t cols = y->shape.d[y->shape.rank - 1];
 	if (b->dt != DT_F32 || ir_has_batch(&b->shape) || ir_numel(&b->shape) != cols || cols < 1 ||
@@ -429,6 +430,16 @@ static void attach_epilogue(Fuse *f, int G)
 	f->grp[p] = G;
 	f->groups[G].first = p < f->groups[G].first ? p : f->groups[G].first;
 	f->groups[G].size++;
+	/* a ReLU's mask (made by an earlier run: fuse_grad.c) joins as the auxiliary output */
+	const Value *r = act ? act->out[0] : NULL;
+	for (int u = r && act->op == OP_RELU ? f->use0[r->id] : 0; r && u < f->use0[r->id + 1]; u++) {
+		int j = f->use[u];
+		if (g->nodes[j]->op == OP_RELU_MASK && f->grp[j] < 0) {
+			f->grp[j] = G;
+			f->groups[G].size++;
+			break;
+		}
+	}
 }
 
 /* [Transpose, Cast]: a Cast alone in its group whose operand only it reads, made by an
@@ -580,6 +591,7 @@ int pass_fuse(Graph *g)
 	attach_transposes(&f);
 	group_param_casts(&f);
 	apply(&f);
+	fuse_grad_epilogues(g);
 	free(f.use0);
 	free(f.use);
 	free(f.pos);

@@ -61,6 +61,10 @@ int pass_mixed_precision(Graph *g, DType half);
 int pass_im2col(Graph *g, int mode);
 /* Fusion grouping (last): Gemm bias → Add; marks kernel groups `fuse = K`, members contiguous. */
 int pass_fuse(Graph *g);
+/* inside pass_fuse: a product with a cuBLASLt epilogue form (fuse.c); the backward epilogue
+ * groups, on the grouped schedule (fuse_grad.c) */
+int fuse_product_form(const Node *p);
+int fuse_grad_epilogues(Graph *g);
 
 /* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
  * (uses default TrainOpts: cross_entropy, sgd), im2col (the heuristic) and im2col-all. Returns -1 with g->err set. */

@@ -72,13 +72,32 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
 	    const void *A, int lda, long long strideA, const void *B, int ldb, long long strideB,
 	    double beta, void *C, int ldc, long long strideC, int batch);
 
-/* C = act(op(A)·op(B) + bias), column-major, one matrix: bias has m elements (one per row of
- * C, f32), act is ReLU when relu != 0, else the identity; dt/ct as for rt_gemm, C f32. On a GPU
- * this is one cuBLASLt matmul with a BIAS / RELU_BIAS epilogue. Returns 0, -1 (rt_error), or 1
- * when no epilogue is available here (no cuBLASLt, its self-check failed, or the environment
- * sets DLCC_NO_GEMM_EPILOGUE=1): nothing was done and the caller computes it another way. */
-int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
-		 const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias, int relu);
+/* The epilogues of rt_gemm_ep, by cuBLASLt's names. D = op(A)·op(B) column-major m x n, f32;
+ * bias: m f32; aux: the epilogue's extra matrix, m x n with leading dimension ldaux:
+ *   BIAS           D = P + bias[i]                    RELU_BIAS   D = max(P + bias[i], 0)
+ *   RELU_AUX_BIAS  as RELU_BIAS, and aux gets the bit-mask (P + bias[i] > 0): bit i % 8 of byte
+ *                  (i / 8 + j * ldaux / 8); ldaux (in bits) a multiple of 128, >= m
+ *   GELU_BIAS      D = gelu(P + bias[i]), the tanh form 0.5 v (1 + tanh(0.79788456 (v + 0.044715 v^3)))
+ *   GELU_AUX_BIAS  as GELU_BIAS, and aux (f32, ldaux a multiple of 8) gets P + bias[i]
+ *   DRELU          D = P where aux's bit is set, else 0 (aux from RELU_AUX_BIAS)
+ *   DGELU          D = P * gelu'(aux) (aux from GELU_AUX_BIAS)
+ *   DRELU_BGRAD, DGELU_BGRAD   as DRELU, DGELU, and bias[i] (an output) = sum over j of D(i, j)
+ *   BGRADA         D = P, and bias[i] (m outputs) = sum over the k of op(A)(i, p)
+ *   BGRADB         D = P, and bias[j] (n outputs) = sum over the k of op(B)(p, j) */
+typedef enum {
+	RT_EP_BIAS, RT_EP_RELU_BIAS, RT_EP_RELU_AUX_BIAS, RT_EP_GELU_BIAS, RT_EP_GELU_AUX_BIAS,
+	RT_EP_DRELU, RT_EP_DRELU_BGRAD, RT_EP_DGELU, RT_EP_DGELU_BGRAD, RT_EP_BGRADA, RT_EP_BGRADB,
+	RT_EP_COUNT
+} RtEpilogue;
+
+/* One matrix product with an epilogue, column-major: dt/ct as for rt_gemm, C f32. On a GPU
+ * this is one cuBLASLt matmul. Returns 0, -1 (rt_error), or 1 when this epilogue is not
+ * available here (no cuBLASLt, its self-check of this epilogue failed, cuBLASLt does not
+ * support these sizes, or the environment sets DLCC_NO_GEMM_EPILOGUE=1): nothing was done and
+ * the caller computes it another way. */
+int rt_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n,
+	       int k, const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+	       long long ldaux);
 
 /* DLCC_PROFILE (rt_prof.c): forget what was timed so far (model.c calls it after the first step) */
 void rt_prof_reset(Rt *rt);

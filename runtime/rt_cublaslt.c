@@ -1,21 +1,27 @@
 /*
- * rt_cublaslt.c — matrix products with a bias [+ ReLU] epilogue through cuBLASLt (rt_gemm_bias on
- * a GPU), opened with dlopen like cuBLAS.
+ * rt_cublaslt.c — matrix products with an epilogue through cuBLASLt (rt_gemm_ep on a GPU),
+ * opened with dlopen like cuBLAS.
  *
  * On first use: dlopen libcublasLt (.so.13, .so.12, unversioned, then /usr/local/cuda/lib64),
- * cublasLtCreate, a 4 MiB workspace, and a self-check — a 5x3x7 product with a bias and ReLU
- * computed by cuBLASLt and compared with the host's result. Any failure there (no library, a
- * status, a wrong number) marks the epilogue unavailable for this Rt: rt_gemm_bias then returns
- * 1 and the generated schedule uses rt_gemm and its own small kernel instead, so a surprise in
- * the library costs speed, never correctness. Each call builds its descriptors (cheap, host
- * only): compute type 32F with scale type 32F; A and B in the product's dtype (fp16/bf16/f32),
- * C = D f32; the bias f32, one per row of D; CUBLASLT_EPILOGUE_BIAS or _RELU_BIAS. Work goes to
- * the default stream, as everything else.
+ * cublasLtCreate and a 4 MiB workspace. On the first use of each epilogue (rt.h RtEpilogue), a
+ * self-check: an 8x3x7 product with that epilogue computed by cuBLASLt and compared with
+ * rt_ep_host — the result, the bias gradient, and the auxiliary output (the ReLU bit-mask bit
+ * for bit, so that a mask cuBLASLt writes means what the generated fallback kernels read; the
+ * GELU input). Any failure (no library, a status, a wrong number — an erf GELU where the tanh
+ * form is expected) marks that epilogue unavailable for this Rt: rt_gemm_ep then returns 1 and
+ * the generated schedule uses rt_gemm and its own small kernels instead, so a surprise in the
+ * library costs speed, never correctness. So does a NOT_SUPPORTED / INVALID_VALUE status of one
+ * call (sizes or layouts an epilogue does not take). Each call builds its descriptors (cheap,
+ * host only): compute type 32F with scale type 32F; A and B in the product's dtype
+ * (fp16/bf16/f32), C = D f32; the bias (or bias gradient) f32; the auxiliary matrix with its
+ * leading dimension (bits for the ReLU mask). Work goes to the default stream, as everything
+ * else.
  */
 #include <cublasLt.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +32,7 @@
 typedef struct RtLt {
 	void *lib;
 	int state; /* 1 usable, -1 not */
+	int checked[RT_EP_COUNT]; /* per epilogue: 0 not yet, 1 passed its self-check, -1 failed */
 	cublasLtHandle_t handle;
 	void *ws;
 	cublasStatus_t (*Create)(cublasLtHandle_t *);
@@ -74,9 +81,19 @@ static int lt_type(dlcc_dtype dt, cudaDataType *t)
 	}
 }
 
+static const cublasLtEpilogue_t lt_epilogue[RT_EP_COUNT] = {
+	CUBLASLT_EPILOGUE_BIAS, CUBLASLT_EPILOGUE_RELU_BIAS, CUBLASLT_EPILOGUE_RELU_AUX_BIAS,
+	CUBLASLT_EPILOGUE_GELU_BIAS, CUBLASLT_EPILOGUE_GELU_AUX_BIAS, CUBLASLT_EPILOGUE_DRELU,
+	CUBLASLT_EPILOGUE_DRELU_BGRAD, CUBLASLT_EPILOGUE_DGELU, CUBLASLT_EPILOGUE_DGELU_BGRAD,
+	CUBLASLT_EPILOGUE_BGRADA, CUBLASLT_EPILOGUE_BGRADB};
+
+static int ep_has_aux(RtEpilogue ep) { return ep == RT_EP_RELU_AUX_BIAS || ep == RT_EP_GELU_AUX_BIAS || (ep >= RT_EP_DRELU && ep <= RT_EP_DGELU_BGRAD); }
+static int ep_has_bias(RtEpilogue ep) { return ep != RT_EP_DRELU && ep != RT_EP_DGELU; }
+
 /* the matmul itself; a cuBLAS status, or -1 for an unsupported type */
-static int lt_run(RtLt *l, dlcc_dtype dt, int transa, int transb, int m, int n, int k, const void *A, int lda,
-		  const void *B, int ldb, void *C, int ldc, const void *bias, int relu)
+static int lt_run(RtLt *l, RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
+		  const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+		  long long ldaux)
 {
 	cudaDataType tab, tc = CUDA_R_32F, tbias = CUDA_R_32F;
 	if (lt_type(dt, &tab))
@@ -84,14 +101,21 @@ static int lt_run(RtLt *l, dlcc_dtype dt, int transa, int transb, int m, int n, 
 	cublasLtMatmulDesc_t op = NULL;
 	cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
 	cublasOperation_t oa = transa ? CUBLAS_OP_T : CUBLAS_OP_N, ob = transb ? CUBLAS_OP_T : CUBLAS_OP_N;
-	cublasLtEpilogue_t ep = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+	cublasLtEpilogue_t e = lt_epilogue[ep];
+	int64_t ld = ldaux;
 	float one = 1.0f, zero = 0.0f;
 	cublasStatus_t s = l->DescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
 	if (s == CUBLAS_STATUS_SUCCESS) s = l->DescSet(op, CUBLASLT_MATMUL_DESC_TRANSA, &oa, sizeof oa);
 	if (s == CUBLAS_STATUS_SUCCESS) s = l->DescSet(op, CUBLASLT_MATMUL_DESC_TRANSB, &ob, sizeof ob);
-	if (s == CUBLAS_STATUS_SUCCESS) s = l->DescSet(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep);
-	if (s == CUBLAS_STATUS_SUCCESS) s = l->DescSet(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
-	if (s == CUBLAS_STATUS_SUCCESS) s = l->DescSet(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &tbias, sizeof tbias);
+	if (s == CUBLAS_STATUS_SUCCESS) s = l->DescSet(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e);
+	if (s == CUBLAS_STATUS_SUCCESS && ep_has_bias(ep))
+		s = l->DescSet(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+	if (s == CUBLAS_STATUS_SUCCESS && ep_has_bias(ep))
+		s = l->DescSet(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &tbias, sizeof tbias);
+	if (s == CUBLAS_STATUS_SUCCESS && ep_has_aux(ep))
+		s = l->DescSet(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
+	if (s == CUBLAS_STATUS_SUCCESS && ep_has_aux(ep))
+		s = l->DescSet(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld);
 	/* stored (not op'd) shapes: A is m x k, or k x m when transposed; B k x n, or n x k */
 	if (s == CUBLAS_STATUS_SUCCESS) s = l->LayoutCreate(&la, tab, transa ? k : m, transa ? m : k, lda);
 	if (s == CUBLAS_STATUS_SUCCESS) s = l->LayoutCreate(&lb, tab, transb ? n : k, transb ? k : n, ldb);
@@ -105,35 +129,89 @@ static int lt_run(RtLt *l, dlcc_dtype dt, int transa, int transb, int m, int n, 
 	return (int)s;
 }
 
-/* a small product with bias and ReLU, by cuBLASLt and by the host: 0 when they agree */
-static int lt_selfcheck(Rt *rt, RtLt *l)
+/* ---- the self-check of one epilogue: a small product by cuBLASLt and by rt_ep_host ---- */
+
+enum { SC_M = 8, SC_N = 3, SC_K = 7, SC_LDM = 128 }; /* SC_LDM: the mask's leading dimension in bits */
+
+typedef struct {
+	float a[SC_M * SC_K], b[SC_K * SC_N + 3], c[SC_M * SC_N]; /* each array 16-byte aligned */
+	float bias[SC_M > SC_N ? SC_M : SC_N];
+	float aux[SC_M * SC_N]; /* GELU's input; the ReLU mask (SC_N columns of 16 bytes) uses the first 48 bytes */
+} ScData;
+
+/* inputs: small dyadic numbers (the products are exact in f32), pre-activations in [-3, 3] */
+static void sc_inputs(ScData *d, RtEpilogue ep)
 {
-	enum { M = 5, N = 3, K = 7 };
-	float a[M * K], b[K * N], bias[M], want[M * N], got[M * N];
-	for (int i = 0; i < M * K; i++)
-		a[i] = (float)((i * 7 % 11) - 5) / 4;
-	for (int i = 0; i < K * N; i++)
-		b[i] = (float)((i * 5 % 9) - 4) / 2;
-	for (int i = 0; i < M; i++)
-		bias[i] = (float)i - 2;
-	for (int j = 0; j < N; j++)
-		for (int i = 0; i < M; i++) {
-			float s = bias[i];
-			for (int p = 0; p < K; p++)
-				s += a[i + p * M] * b[p + j * K];
-			want[i + j * M] = s > 0 ? s : 0;
+	for (int i = 0; i < SC_M * SC_K; i++)
+		d->a[i] = (float)((i * 7 % 11) - 5) / 8;
+	for (int i = 0; i < SC_K * SC_N; i++)
+		d->b[i] = (float)((i * 5 % 9) - 4) / 4;
+	for (int i = 0; i < SC_M; i++)
+		d->bias[i] = (float)i / 4 - 1;
+	for (int i = 0; i < SC_M * SC_N; i++)
+		d->aux[i] = (float)((i * 13 % 25) - 12) / 4;
+	if (ep == RT_EP_DRELU || ep == RT_EP_DRELU_BGRAD) {
+		uint8_t *mask = (uint8_t *)d->aux;
+		for (int i = 0; i < SC_N * SC_LDM / 8; i++)
+			mask[i] = (uint8_t)(i * 37 + 11);
+	}
+}
+
+static int sc_close(const float *got, const float *want, int n, float tol)
+{
+	for (int i = 0; i < n; i++)
+		if (!(fabsf(got[i] - want[i]) <= tol * (1 + fabsf(want[i]))))
+			return -1;
+	return 0;
+}
+
+/* the mask bits of the SC_M rows */
+static int sc_same_mask(const void *got, const void *want)
+{
+	const uint8_t *g = got, *w = want;
+	for (int j = 0; j < SC_N; j++)
+		for (int i = 0; i < SC_M; i++) {
+			int o = j * SC_LDM / 8 + i / 8;
+			if ((g[o] >> (i % 8) & 1) != (w[o] >> (i % 8) & 1))
+				return -1;
 		}
-	char *d = rt_cuda_alloc(rt, sizeof a + sizeof b + sizeof bias + sizeof got);
-	if (!d)
+	return 0;
+}
+
+/* BGRADA / BGRADB with B transposed: the weight gradient's form in cg_epilogue.c */
+static int lt_selfcheck(Rt *rt, RtLt *l, RtEpilogue ep)
+{
+	ScData in, want, got;
+	int tb = ep == RT_EP_BGRADA || ep == RT_EP_BGRADB, ldb = tb ? SC_N : SC_K;
+	long long ldaux = ep == RT_EP_RELU_AUX_BIAS || ep == RT_EP_DRELU || ep == RT_EP_DRELU_BGRAD ? SC_LDM : SC_M;
+	memset(&in, 0, sizeof in);
+	sc_inputs(&in, ep);
+	want = in;
+	if (rt_gemm_cpu(DLCC_F32, DLCC_F32, 0, tb, SC_M, SC_N, SC_K, 1.0, in.a, SC_M, 0, in.b, ldb, 0, 0.0, want.c,
+			SC_M, 0, 1))
 		return -1;
-	char *da = d, *db = da + sizeof a, *dbias = db + sizeof b, *dc = dbias + sizeof bias;
-	int rc = rt_cuda_copy(rt, da, a, sizeof a, RT_COPY_H2D) || rt_cuda_copy(rt, db, b, sizeof b, RT_COPY_H2D) ||
-		 rt_cuda_copy(rt, dbias, bias, sizeof bias, RT_COPY_H2D) ||
-		 lt_run(l, DLCC_F32, 0, 0, M, N, K, da, M, db, K, dc, M, dbias, 1) != CUBLAS_STATUS_SUCCESS ||
-		 rt_cuda_copy(rt, got, dc, sizeof got, RT_COPY_D2H) ? -1 : 0;
-	for (int i = 0; rc == 0 && i < M * N; i++)
-		rc = fabsf(got[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])) ? 0 : -1;
-	rt_cuda_free(rt, d);
+	rt_ep_host(ep, DLCC_F32, 0, tb, SC_M, SC_N, SC_K, in.a, SC_M, in.b, ldb, want.c, SC_M, want.bias, want.aux,
+		   ldaux);
+	ScData *dv = rt_cuda_alloc(rt, sizeof in);
+	if (!dv)
+		return -1;
+	int rc = rt_cuda_copy(rt, dv, &in, sizeof in, RT_COPY_H2D) ||
+		 lt_run(l, ep, DLCC_F32, 0, tb, SC_M, SC_N, SC_K, dv->a, SC_M, dv->b, ldb, dv->c, SC_M, dv->bias,
+			dv->aux, ldaux) != CUBLAS_STATUS_SUCCESS ||
+		 rt_cuda_copy(rt, &got, dv, sizeof got, RT_COPY_D2H) ? -1 : 0;
+	rt_cuda_free(rt, dv);
+	float tol = ep == RT_EP_GELU_BIAS || ep == RT_EP_GELU_AUX_BIAS || ep == RT_EP_DGELU || ep == RT_EP_DGELU_BGRAD
+			    ? 2e-5f /* tight enough to tell the tanh GELU from the erf one */ : 1e-5f;
+	if (rc == 0)
+		rc = sc_close(got.c, want.c, SC_M * SC_N, tol);
+	if (rc == 0 && (ep == RT_EP_DRELU_BGRAD || ep == RT_EP_DGELU_BGRAD || ep == RT_EP_BGRADA))
+		rc = sc_close(got.bias, want.bias, SC_M, tol);
+	if (rc == 0 && ep == RT_EP_BGRADB)
+		rc = sc_close(got.bias, want.bias, SC_N, tol);
+	if (rc == 0 && ep == RT_EP_GELU_AUX_BIAS)
+		rc = sc_close(got.aux, want.aux, SC_M * SC_N, tol);
+	if (rc == 0 && ep == RT_EP_RELU_AUX_BIAS)
+		rc = sc_same_mask(got.aux, want.aux);
 	return rc;
 }
 
@@ -145,28 +223,43 @@ static RtLt *lt_open(Rt *rt)
 	if (!l)
 		return NULL;
 	l->state = -1;
-	if (lt_load(l) == 0 && (l->ws = rt_cuda_alloc(rt, LT_WORKSPACE)) && lt_selfcheck(rt, l) == 0)
+	if (lt_load(l) == 0 && (l->ws = rt_cuda_alloc(rt, LT_WORKSPACE)))
 		l->state = 1;
 	else if (getenv("DLCC_VERBOSE"))
-		fprintf(stderr, "dlcc: cuBLASLt epilogues unavailable (%s); using cuBLAS and a kernel\n",
-			!l->lib ? "no libcublasLt" : "its self-check failed");
+		fprintf(stderr, "dlcc: cuBLASLt epilogues unavailable (%s); using cuBLAS and kernels\n",
+			!l->lib ? "no libcublasLt" : "no handle or workspace");
 	rt->err[0] = 0; /* a failed probe is not an error of the step */
 	return l->state > 0 ? l : NULL;
 }
 
-int rt_cuda_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
-		      const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias,
-		      int relu)
+/* whether epilogue ep passed its self-check (run on its first use) */
+static int lt_usable(Rt *rt, RtLt *l, RtEpilogue ep)
+{
+	static const char *const names[RT_EP_COUNT] = {
+		"BIAS", "RELU_BIAS", "RELU_AUX_BIAS", "GELU_BIAS", "GELU_AUX_BIAS", "DRELU", "DRELU_BGRAD",
+		"DGELU", "DGELU_BGRAD", "BGRADA", "BGRADB"};
+	if (!l->checked[ep]) {
+		l->checked[ep] = lt_selfcheck(rt, l, ep) == 0 ? 1 : -1;
+		rt->err[0] = 0;
+		if (l->checked[ep] < 0 && getenv("DLCC_VERBOSE"))
+			fprintf(stderr, "dlcc: cuBLASLt epilogue %s failed its self-check; using cuBLAS and a kernel\n",
+				names[ep]);
+	}
+	return l->checked[ep] > 0;
+}
+
+int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
+		    const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+		    long long ldaux)
 {
 	RtLt *l = lt_open(rt);
-	if (!l || ct != DLCC_F32 || m <= 0 || n <= 0)
+	if (!l || m <= 0 || n <= 0 || !lt_usable(rt, l, ep))
 		return 1;
-	int s = lt_run(l, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, relu);
-	if (s == -1 || s == CUBLAS_STATUS_NOT_SUPPORTED)
+	int s = lt_run(l, ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux, ldaux);
+	if (s == -1 || s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE)
 		return 1;
 	if (s != CUBLAS_STATUS_SUCCESS)
-		return rt_fail(rt, "cublasLtMatmul(m=%d n=%d k=%d, bias%s epilogue): cuBLAS status %d", m, n, k,
-			       relu ? " + ReLU" : "", s);
+		return rt_fail(rt, "cublasLtMatmul(m=%d n=%d k=%d, epilogue %d): cuBLAS status %d", m, n, k, (int)ep, s);
 	return 0;
 }
 

@@ -252,27 +252,31 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
 	return rc;
 }
 
-int rt_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
-		 const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias, int relu)
+int rt_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n,
+	       int k, const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+	       long long ldaux)
 {
+	static const char *const names[RT_EP_COUNT] = {
+		"+bias", "+bias+relu", "+bias+relu+mask", "+bias+gelu", "+bias+gelu+aux", "+drelu",
+		"+drelu+bgrad", "+dgelu", "+dgelu+bgrad", "+bgrada", "+bgradb"};
 	const char *off = getenv("DLCC_NO_GEMM_EPILOGUE");
 	if ((off && *off && strcmp(off, "0")) || ct != DLCC_F32)
 		return 1;
+	int valid = rt_ep_valid(ep, m, ldaux);
+	if (valid < 0)
+		return rt_fail(rt, "rt_gemm_ep: epilogue %d with m=%d and ldaux=%lld", (int)ep, m, ldaux);
+	if (valid > 0) /* a layout cuBLASLt does not take: the CPU declines it too */
+		return 1;
 	if (rt->dev == RT_CUDA) {
 		double t0 = rt->prof ? rt_prof_begin(rt) : 0;
-		int rc = rt_cuda_gemm_bias(rt, dt, ct, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, relu);
+		int rc = rt_cuda_gemm_ep(rt, ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux,
+					 ldaux);
 		if (rt->prof && rc == 0)
-			prof_gemm(rt, t0, relu ? "+bias+relu" : "+bias", dt, ct, transa, transb, m, n, k, 1);
+			prof_gemm(rt, t0, names[ep], dt, ct, transa, transb, m, n, k, 1);
 		return rc;
 	}
 	if (rt_gemm(rt, dt, ct, transa, transb, m, n, k, 1.0, A, lda, 0, B, ldb, 0, 0.0, C, ldc, 0, 1) < 0)
 		return -1;
-	/* the epilogue on the host, as cuBLASLt defines it: bias per row, then max(x, 0) */
-	const float *b = bias;
-	for (int j = 0; j < n; j++)
-		for (int i = 0; i < m; i++) {
-			float *c = (float *)C + (size_t)i + (size_t)j * ldc, v = *c + b[i];
-			*c = relu && !(v > 0.0f) ? 0.0f : v;
-		}
+	rt_ep_host(ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux, ldaux);
 	return 0;
 }

@@ -41,10 +41,16 @@ int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, i
 		 double alpha, const void *A, int lda, long long sA, const void *B, int ldb,
 		 long long sB, double beta, void *C, int ldc, long long sC, int batch);
 
-/* cuBLASLt matmul with a bias [+ ReLU] epilogue (rt_cuda.c); 1 when not available */
-int rt_cuda_gemm_bias(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
-		      const void *A, int lda, const void *B, int ldb, void *C, int ldc, const void *bias,
-		      int relu);
+/* cuBLASLt matmul with an epilogue (rt_cublaslt.c); 1 when not available */
+int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
+		    const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+		    long long ldaux);
+
+/* rt_epilogue.c: the epilogue ep on host memory, after C = op(A)·op(B) (f32) was computed;
+ * rt_ep_valid: 0 when ldaux suits ep (rt.h), 1 when cuBLASLt would not take it, -1 wrong */
+void rt_ep_host(RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k, const void *A, int lda,
+		const void *B, int ldb, float *C, int ldc, void *bias, void *aux, long long ldaux);
+int rt_ep_valid(RtEpilogue ep, int m, long long ldaux);
 
 /* The profile (rt_prof.c): open reads DLCC_PROFILE; begin synchronises and returns the time;
  * end synchronises and adds the call's time to `name`; close prints the table and frees it;

@@ -913,3 +913,18 @@ static void check_training_fused(const char *opt)
 Test(fusion, train_sgd) { check_training_fused("sgd"); }
 Test(fusion, train_momentum) { check_training_fused("momentum"); }
 Test(fusion, train_adam) { check_training_fused("adam"); }
+
+/* ReluMask / ReluMaskGrad on their own (the fallback of the product epilogues uses the same
+ * kernels): 200 columns, two 128-bit groups a row with padding bits, against the interpreter */
+Test(codegen, relu_mask)
+{
+	Graph *g = ir_graph_new("relu_mask");
+	Value *x = th_input(g, "x", SHAPE(-1, 3, 200));
+	Value *m = th_gop1(g, OP_RELU_MASK, x); /* u8 [N,3,32] */
+	cr_assert_eq(m->dt, DT_U8);
+	cr_assert_eq(m->shape.d[2], 32);
+	th_out(g, cast(g, m, "f32"));
+	th_out(g, th_gop2(g, OP_RELU_MASK_GRAD, th_gop1(g, OP_EXP, x), m));
+	th_check_infer(g, 4, 3, 5);
+	ir_graph_free(g);
+}

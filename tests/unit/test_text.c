@@ -205,6 +205,8 @@ static void add_plumbing(Graph *g, Value *x)
 	n = node(g, OP_CAST, NULL, 1, &w);
 	ir_set_s(g, n, "to", "i32");
 	ir_add_output(g, fin(g, n, 0));
+	Value *mask = ir_op1(g, OP_RELU_MASK, ir_op1(g, OP_RELU, x)); /* u8 [N,16] */
+	ir_add_output(g, ir_op2(g, OP_RELU_MASK_GRAD, x, mask));
 }
 
 /* elementwise math and the element-indexing block on x [N,8] */
