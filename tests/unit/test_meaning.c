@@ -13,8 +13,9 @@
  * rounding. The mixed-precision pass (fp16, bf16) agrees bit for bit too: in float64 the
  * interpreter does not round to half precision, so this checks that its Casts rewire every
  * product to the same operands (its rounding is checked by tests/e2e/mixed_precision.sh).
- * The im2col lowering (every convolution, and after mixed precision) and batch-merge (alone and
- * in the pipeline's cse → simplify → batch-merge → dce) agree to 1e-12: their matrix products
+ * The im2col lowering (every convolution, and after mixed precision) and batch-merge (alone, in
+ * the pipeline's cse → simplify → batch-merge → dce, and before mixed precision, whose Casts the
+ * merged products' row views share) agree to 1e-12: their matrix products
  * (and Col2Im) add the same terms grouped differently, which in float64 moves a sum by a few
  * ulps (|difference| <= n·2^-53·Σ|terms| for n terms, n ≈ BATCH·T here).
  */
@@ -123,7 +124,7 @@ static void check_pass(const char *model, const Graph *g, const char *name, doub
 
 static const char *const passes[] = {"fold", "dce", "cse", "simplify", "cse,simplify,dce", "mixed-fp16",
 				     "mixed-bf16", "im2col-all", "mixed-fp16,im2col-all", "im2col", "batch-merge",
-				     "cse,simplify,batch-merge,dce"};
+				     "cse,simplify,batch-merge,dce", "cse,simplify,batch-merge,dce,mixed-fp16"};
 
 /* fold rounds to the node's dtype; im2col and batch-merge sum the same products in another
  * grouping (float64: relative differences near 1e-16 per sum, far below 1e-12) */
