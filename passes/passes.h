@@ -38,6 +38,10 @@ int pass_cse(Graph *g);
 /* Exact algebraic rewrites: Identity, Neg∘Neg, cancelling Transposes, no-op and chained
  * Reshapes, x*1, x/1, x+0, x-0. Leaves dead nodes for pass_dce. */
 int pass_simplify(Graph *g);
+/* ReduceSum over the batch axes of MatMul(A, B) {transA = 1} (a weight gradient, read by nothing
+ * else) → one 2-D MatMul of A and B reshaped to [rows, C]: exact up to rounding (the sum's order
+ * changes). Training program, after simplify, before dce and fuse; leaves the product to pass_dce. */
+int pass_batch_merge(Graph *g);
 /* Parameters = float V_PARAM values on a differentiable path to outputs[0]; others become V_CONST. */
 int pass_mark_params(Graph *g);
 /* BatchNormalization -> batch statistics + running-statistic updates (start of training). */
@@ -67,7 +71,8 @@ int fuse_product_form(const Node *p);
 int fuse_grad_epilogues(Graph *g);
 
 /* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
- * (uses default TrainOpts: cross_entropy, sgd), im2col (the heuristic) and im2col-all. Returns -1 with g->err set. */
+ * (uses default TrainOpts: cross_entropy, sgd), im2col (the heuristic), im2col-all and batch-merge. Returns -1
+ * with g->err set. */
 int pass_run_named(Graph *g, const char *name);
 const char *const *pass_names(void); /* NULL-terminated */
 

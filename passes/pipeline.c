@@ -8,14 +8,18 @@
  * a dump can be cut out and replayed with `dlcc opt FILE.dlir --passes NAME`.
  *
  * The training program is cleaned after autodiff by cse, simplify and dce: autodiff and the
- * loss emit duplicate constants and recomputations, Identity and Reshape round trips. The
+ * loss emit duplicate constants and recomputations, Identity and Reshape round trips. Between
+ * simplify and dce, batch-merge turns a weight gradient of a batched product (one product per
+ * batch entry, then their sum) into one product over all rows (it rounds differently). The
  * convolutions become matrix products (im2col) once every gradient op exists and the precision
- * of their operands is known; --emit dl (no_fuse) keeps the model's own ops.
+ * of their operands is known; --emit dl (no_fuse) keeps the model's own ops and leaves out
+ * batch-merge too.
  *
  * pass_run_named serves `dlcc opt --passes a,b` (and tools that name passes): each name maps
  * to one pass entry point; "train" uses the default options (cross_entropy, sgd), "mixed-fp16"
  * and "mixed-bf16" are the mixed-precision pass for each half type, "im2col" the conv lowering
- * with its heuristic and "im2col-all" the lowering of every convolution.
+ * with its heuristic and "im2col-all" the lowering of every convolution; "batch-merge" is
+ * pass_batch_merge.
  */
 #include <string.h>
 
@@ -64,6 +68,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 	if (pipe_step(d, t, "train", pass_build_training(t, o)) < 0 ||   /* loss, backward, optimizer */
 	    pipe_step(d, t, "cse", pass_cse(t)) < 0 ||                  /* one node per computation */
 	    pipe_step(d, t, "simplify", pass_simplify(t)) < 0 ||        /* exact algebraic rewrites */
+	    pipe_step(d, t, "batch-merge", o->no_fuse ? 0 : pass_batch_merge(t)) < 0 || /* summed products */
 	    pipe_step(d, t, "dce", pass_dce(t)) < 0 ||                  /* what they left unused */
 	    pipe_step(d, t, "precision", pass_mixed_precision(t, o->half)) < 0 || /* fp16/bf16 products */
 	    pipe_step(d, t, "im2col", o->no_fuse ? 0 : pass_im2col(t, o->conv)) < 0 || /* convs as GEMMs */
@@ -79,7 +84,7 @@ static Graph *pipe_training(const Dump *d, Graph *g, const TrainOpts *o)
 static int pipe_check_dump(Graph *g, const char *dump)
 {
 	static const char *const steps[] = {"import", "mark-params", "fold", "dce", "train", "cse", "simplify",
-					    "precision", "im2col", "inference", "fuse"};
+					    "batch-merge", "precision", "im2col", "inference", "fuse"};
 	if (!dump || strcmp(dump, "after-all") == 0)
 		return 0;
 	for (const char *p = dump; *p; p += strcspn(p, ","), p += *p == ',') {
@@ -88,7 +93,8 @@ static int pipe_check_dump(Graph *g, const char *dump)
 			ok |= (int)strlen(steps[i]) == n && strncmp(p, steps[i], n) == 0;
 		if (!ok)
 			return ir_error(g, "--dump-ir: unknown pass '%.*s' (after-all, or a list of: "
-					"import, mark-params, fold, dce, train, cse, simplify, precision, im2col, inference, fuse)", n, p);
+					"import, mark-params, fold, dce, train, cse, simplify, batch-merge, precision, im2col, "
+					"inference, fuse)", n, p);
 	}
 	return 0;
 }
@@ -161,6 +167,7 @@ static const struct {
 	{"mixed-bf16", pipe_mixed_bf16},
 	{"im2col", pipe_im2col},
 	{"im2col-all", pipe_im2col_all},
+	{"batch-merge", pass_batch_merge},
 };
 
 #define PIPE_NPASSES (sizeof pipe_passes / sizeof *pipe_passes)

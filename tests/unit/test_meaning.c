@@ -13,8 +13,11 @@
  * rounding. The mixed-precision pass (fp16, bf16) agrees bit for bit too: in float64 the
  * interpreter does not round to half precision, so this checks that its Casts rewire every
  * product to the same operands (its rounding is checked by tests/e2e/mixed_precision.sh).
- * The im2col lowering (every convolution, and after mixed precision) agrees to 1e-12: its
- * matrix products and Col2Im add the same terms grouped differently.
+ * The im2col lowering (every convolution, and after mixed precision) and batch-merge (alone, in
+ * the pipeline's cse → simplify → batch-merge → dce, and before mixed precision, whose Casts the
+ * merged products' row views share) agree to 1e-12: their matrix products
+ * (and Col2Im) add the same terms grouped differently, which in float64 moves a sum by a few
+ * ulps (|difference| <= n·2^-53·Σ|terms| for n terms, n ≈ BATCH·T here).
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -120,12 +123,14 @@ static void check_pass(const char *model, const Graph *g, const char *name, doub
 }
 
 static const char *const passes[] = {"fold", "dce", "cse", "simplify", "cse,simplify,dce", "mixed-fp16",
-				     "mixed-bf16", "im2col-all", "mixed-fp16,im2col-all", "im2col"};
+				     "mixed-bf16", "im2col-all", "mixed-fp16,im2col-all", "im2col", "batch-merge",
+				     "cse,simplify,batch-merge,dce", "cse,simplify,batch-merge,dce,mixed-fp16"};
 
-/* fold rounds to the node's dtype; im2col sums the same products in another grouping */
+/* fold rounds to the node's dtype; im2col and batch-merge sum the same products in another
+ * grouping (float64: relative differences near 1e-16 per sum, far below 1e-12) */
 static double pass_tol(const char *pass)
 {
-	return !strcmp(pass, "fold") ? 1e-6 : strstr(pass, "im2col") ? 1e-12 : 0;
+	return !strcmp(pass, "fold") ? 1e-6 : strstr(pass, "im2col") || strstr(pass, "batch-merge") ? 1e-12 : 0;
 }
 
 static void check_model(const char *path)

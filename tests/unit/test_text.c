@@ -686,13 +686,13 @@ Test(text_passes, run_named_and_pipeline)
 	Graph *g = small();
 	cr_assert_eq(pass_run_named(g, "nope"), -1);
 	cr_assert(strstr(g->err, "unknown pass 'nope' (known: fold, dce, cse, simplify, verify, mark-params, train, fuse, "
-			     "mixed-fp16, mixed-bf16, im2col, im2col-all)"), "%s",
+			     "mixed-fp16, mixed-bf16, im2col, im2col-all, batch-merge)"), "%s",
 		  g->err);
 	const char *const *names = pass_names();
 	int n = 0;
 	while (names[n])
 		n++;
-	cr_assert_eq(n, 12);
+	cr_assert_eq(n, 13);
 	ir_graph_free(g);
 
 	g = parse_ok("graph g {\n input %x: f32[N,4]\n param %w: f32[4,3]\n const %c: f32[] = 2\n"
