@@ -129,6 +129,34 @@ static int made_before(const Sched *s, const Node *n, int at)
 	return 1;
 }
 
+/* n's operands are made before position at, or are views (Reshape, Flatten) whose operand
+ * is: such views can move up to at with n (batch-merge reshapes the weight gradient's rows) */
+static int hoistable(const Sched *s, const Node *n, int at)
+{
+	for (int k = 0; k < n->nin; k++) {
+		const Node *d = n->in[k]->def;
+		if (d && s->pos[d->id] >= at && (ir_ops[d->op].kclass != K_NONE || !made_before(s, d, at)))
+			return 0;
+	}
+	return 1;
+}
+
+/* move the views hoistable() allows up to position at, in operand order; returns how many
+ * moved (the node that was at `at` is now that much later; n, after them all, stays) */
+static int hoist_views(Sched *s, const Node *n, int at)
+{
+	int moved = 0;
+	for (int k = 0; k < n->nin; k++) {
+		const Node *d = n->in[k]->def;
+		if (d && s->pos[d->id] >= at + moved) {
+			move_node(s->g, s->pos[d->id], at + moved);
+			sched_index(s);
+			moved++;
+		}
+	}
+	return moved;
+}
+
 /* r is a ReduceSum of all but the last axis of its operand */
 static int is_bias_grad(const Node *r)
 {
@@ -262,10 +290,12 @@ static int bgrad_epilogue(Sched *s, int j)
 		move_node(g, j, pp + 1);
 	else if (pp > j && read_after(s, r->out[0], pp))
 		move_node(g, j, pp);
-	else if (pp > j && made_before(s, p, j))
-		move_node(g, pp, j);
-	else
+	else if (pp > j && hoistable(s, p, j)) {
+		int moved = hoist_views(s, p, j); /* r is now at j + moved */
+		move_node(g, s->pos[p->id], j + moved);
+	} else {
 		return 0;
+	}
 	int64_t id = s->next_id++;
 	ir_set_i(g, p, "fuse", id);
 	ir_set_i(g, r, "fuse", id);
