@@ -31,7 +31,9 @@
 typedef struct {
 	const char *ep;      /* "RT_EP_..." */
 	const Node *p, *act; /* the product; the activation or its gradient (NULL) */
-	const Value *D;      /* what the call writes */
+	const Value *D;      /* what the call writes: f32, or half (a Cast's result, its operand internal) */
+	const Value *W;      /* f32 values the fallback works on: D, or the product's buffer for a half D */
+	const Node *cast_after; /* a Cast to half whose f32 operand is read outside too: a kernel after */
 	const Value *bias;   /* forward: the bias operand; the bias-gradient forms: the ReduceSum's result */
 	const Value *aux;    /* the ReLU mask or the GELU input; NULL */
 	const Value *summed; /* BGRADA / BGRADB: the operand summed */
@@ -51,45 +53,70 @@ static int reads(const Value *x, const Value *v)
 /* the group's epilogue; -1 (with e->err) for a group of no known form */
 static int ep_form(CgEmit *e, const CgGroup *gr, EpForm *f)
 {
-	const Node *p = gr->nodes[0], *n1 = gr->nodes[1], *last = gr->nodes[gr->n - 1];
+	const Node *p = gr->nodes[0], *cast = NULL;
+	const Value *res = p->out[0]; /* the group's f32 result so far */
+	int kind = 0, bad = 0;        /* 1 forward, 2 an activation's gradient, 3 a bias gradient of an operand */
 	memset(f, 0, sizeof *f);
 	f->p = p;
-	f->D = p->out[0];
-	if (n1->op == OP_ADD) {
-		f->bias = n1->in[n1->in[0] == p->out[0] ? 1 : 0];
-		f->D = n1->out[0];
-		f->ep = "RT_EP_BIAS";
-		if (gr->n >= 3) {
-			f->act = gr->nodes[2];
-			f->D = f->act->out[0];
+	for (int i = 1; i < gr->n && !bad; i++) {
+		const Node *x = gr->nodes[i];
+		switch (x->op) {
+		case OP_ADD:
+			bad = i != 1;
+			f->bias = x->in[x->in[0] == p->out[0] ? 1 : 0];
+			res = x->out[0];
+			kind = 1;
+			break;
+		case OP_RELU:
+		case OP_GELU_TANH:
+			bad = kind != 1 || f->act;
+			f->act = x;
+			res = x->out[0];
+			break;
+		case OP_RELU_MASK:
+			bad = !f->act || f->act->op != OP_RELU;
+			f->aux = x->out[0];
+			break;
+		case OP_RELU_MASK_GRAD:
+		case OP_GELU_TANH_GRAD:
+			bad = i != 1;
+			kind = 2;
+			f->act = x;
+			f->aux = x->in[1];
+			res = x->out[0];
+			break;
+		case OP_REDUCE_SUM:
+			bad = i != 1 && kind != 2;
+			kind = i == 1 ? 3 : kind;
+			f->bias = x->out[0];
+			f->summed = kind == 3 ? x->in[0] : NULL;
+			break;
+		case OP_CAST: cast = x; break;
+		default: bad = 1;
 		}
-		if (gr->n == 3 && f->act->op == OP_RELU)
-			f->ep = "RT_EP_RELU_BIAS";
-		if (gr->n == 4 && f->act->op == OP_RELU && last->op == OP_RELU_MASK) {
-			f->ep = "RT_EP_RELU_AUX_BIAS";
-			f->aux = last->out[0];
-		}
-		if (gr->n == 3 && f->act->op == OP_GELU_TANH) {
-			f->ep = is_internal(e, n1->out[0]) ? "RT_EP_GELU_BIAS" : "RT_EP_GELU_AUX_BIAS";
-			f->aux = is_internal(e, n1->out[0]) ? NULL : n1->out[0];
-		}
-	} else if (n1->op == OP_RELU_MASK_GRAD || n1->op == OP_GELU_TANH_GRAD) {
-		int relu = n1->op == OP_RELU_MASK_GRAD;
-		f->act = n1;
-		f->D = n1->out[0];
-		f->aux = n1->in[1];
-		f->ep = relu ? "RT_EP_DRELU" : "RT_EP_DGELU";
-		if (gr->n == 3) {
-			f->bias = last->out[0];
-			f->ep = relu ? "RT_EP_DRELU_BGRAD" : "RT_EP_DGELU_BGRAD";
-		}
-	} else if (n1->op == OP_REDUCE_SUM && gr->n == 2) {
-		f->bias = n1->out[0];
-		f->summed = n1->in[0];
-		f->ep = reads(p->in[0], f->summed) ? "RT_EP_BGRADB" : reads(p->in[1], f->summed) ? "RT_EP_BGRADA" : NULL;
 	}
-	if (!f->ep || (gr->n == 3 && f->act && f->act->op != OP_RELU && f->act->op != OP_GELU_TANH && !f->bias) ||
-	    f->D->dt != DT_F32)
+	int relu = f->act && (f->act->op == OP_RELU || f->act->op == OP_RELU_MASK_GRAD);
+	if (kind == 1 && !f->act)
+		f->ep = "RT_EP_BIAS";
+	else if (kind == 1 && relu)
+		f->ep = f->aux ? "RT_EP_RELU_AUX_BIAS" : "RT_EP_RELU_BIAS";
+	else if (kind == 1) {
+		const Value *x = gr->nodes[1]->out[0];
+		f->ep = is_internal(e, x) ? "RT_EP_GELU_BIAS" : "RT_EP_GELU_AUX_BIAS";
+		f->aux = is_internal(e, x) ? NULL : x;
+	} else if (kind == 2)
+		f->ep = relu ? (f->bias ? "RT_EP_DRELU_BGRAD" : "RT_EP_DRELU") : f->bias ? "RT_EP_DGELU_BGRAD" : "RT_EP_DGELU";
+	else if (kind == 3 && gr->n == 2)
+		f->ep = reads(p->in[0], f->summed) ? "RT_EP_BGRADB" : reads(p->in[1], f->summed) ? "RT_EP_BGRADA" : NULL;
+	f->D = f->W = res;
+	if (cast && cast->in[0] == res && is_internal(e, res)) {
+		f->D = cast->out[0];
+		f->W = p->out[0];
+	} else if (cast) {
+		f->cast_after = cast;
+	}
+	if (bad || !f->ep || res->dt != DT_F32 || (cast && (cast->in[0] != res || !ir_dt_is_half(cast->out[0]->dt))) ||
+	    (f->D != res && is_internal(e, f->W)))
 		return cg_fail(e->err, e->errlen, "codegen: fusion group %d ('%s'): not a product epilogue form",
 			       gr->id, p->name);
 	return 0;
@@ -153,12 +180,12 @@ static void emit_relu_mask_grad(CgEmit *e, const Node *n, const char *what, cons
  * D *= gelu'(aux) */
 static void emit_act_kernel(CgEmit *e, const CgGroup *gr, const EpForm *f)
 {
-	const Shape *s = &f->D->shape;
+	const Shape *s = &f->W->shape;
 	int64_t C = s->d[s->rank - 1];
 	int fwd = f->p != NULL && gr->nodes[1]->op == OP_ADD;
 	CgKernel k;
 	kernel_start(e, &k, NULL, cg_group_comment(gr), "gemm_epilogue");
-	cg_arg_out(&k, "y", f->D);
+	cg_arg_out(&k, "y", f->W);
 	if (fwd)
 		cg_arg_in(&k, "bias", f->bias);
 	if (f->aux && f->aux->dt != DT_U8)
@@ -199,6 +226,21 @@ static void emit_column_sum(CgEmit *e, const CgGroup *gr, const Value *x, const 
 		  cg_loop("c", cols));
 	cg_printf(&e->dev, "\t\tfor (long long r = 0; r < rows; r++)\n\t\t\ts += %s;\n\t\tout[c] = s;\n\t}\n",
 		  cg_ld(x->dt, el));
+	cg_kernel_close(e, &k);
+}
+
+/* the fallback's half D: y = x rounded */
+static void emit_round(CgEmit *e, const CgGroup *gr, const Value *x, const Value *y)
+{
+	const Shape *s = &y->shape;
+	CgKernel k;
+	kernel_start(e, &k, NULL, cg_group_comment(gr), "round");
+	cg_arg_out(&k, "y", y);
+	cg_arg_in(&k, "x", x);
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(s, 0, s->rank, "b"));
+	cg_kernel_open(e, &k);
+	cg_printf(&e->dev, "\tconst long long n = %s;\n\t%s\n\t\ty[i] = %s;\n", cg_prod(s, 0, s->rank, "B"),
+		  cg_loop("i", "n"), cg_st(y->dt, cg_ld(x->dt, "x[i]")));
 	cg_kernel_close(e, &k);
 }
 
@@ -244,20 +286,25 @@ int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
 	cg_printf(h, "\t\tconst int rc = rt_gemm_ep(rt, %s, %s, %s, %d, %d, m, n, k, %s, lda, %s, ldb, %s, m, %s, %s, %lldLL);\n",
 		  f.ep, dab, dc, tb, ta, cg_addr(e, B), cg_addr(e, A), cg_addr(e, D), bias, aux, ldaux);
 	cg_puts(h, "\t\tif (rc < 0)\n\t\t\treturn -1;\n\t\tif (rc > 0) {\n");
+	const Value *W = f.W; /* the fallback: the product in f32, the epilogue by kernels */
 	cg_printf(h, "\t\t\tif (rt_gemm(rt, %s, %s, %d, %d, m, n, k, 1.0, %s, lda, 0, %s, ldb, 0, 0.0, %s, m, 0, 1) < 0)\n"
-		     "\t\t\t\treturn -1;\n", dab, dc, tb, ta, cg_addr(e, B), cg_addr(e, A), cg_addr(e, D));
+		     "\t\t\t\treturn -1;\n", dab, cg_gemm_dt(e, W->dt), tb, ta, cg_addr(e, B), cg_addr(e, A), cg_addr(e, W));
 	int launches = e->launches;
 	const char *what = cg_group_comment(gr);
 	if (gr->nodes[1]->op == OP_ADD || (f.act && f.act->op == OP_GELU_TANH_GRAD))
 		emit_act_kernel(e, gr, &f);
 	if (f.aux && f.aux->dt == DT_U8 && gr->nodes[1]->op == OP_ADD)
-		emit_relu_mask(e, NULL, what, D, f.aux);
+		emit_relu_mask(e, NULL, what, W, f.aux);
 	if (f.act && f.act->op == OP_RELU_MASK_GRAD)
-		emit_relu_mask_grad(e, NULL, what, D, f.aux, D);
+		emit_relu_mask_grad(e, NULL, what, W, f.aux, W);
 	if (ep_has_bias(&f) && gr->nodes[1]->op != OP_ADD)
-		emit_column_sum(e, gr, f.summed ? f.summed : D, f.bias);
+		emit_column_sum(e, gr, f.summed ? f.summed : W, f.bias);
+	if (W != D)
+		emit_round(e, gr, W, D);
 	e->launches = launches;
 	cg_puts(h, "\t\t}\n\t}\n");
+	if (f.cast_after && cg_emit_tensor(e, f.cast_after) < 0) /* the half copy of an f32 result read elsewhere */
+		return -1;
 	e->gemms++;
 	return 0;
 }

@@ -54,10 +54,10 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 			ok = n->op == OP_CAST && n->in[0]->kind == V_PARAM && n->out[0]->dt == gr->nodes[0]->out[0]->dt;
 			break;
 		case CG_G_GEMM: /* a product and its epilogue (passes/fuse.c; the forms: cg_epilogue.c) */
-			ok = gr->n <= 4 && (i == 0 ? k == K_GEMM
+			ok = gr->n <= 5 && (i == 0 ? k == K_GEMM
 					    : n->op == OP_ADD || n->op == OP_RELU || n->op == OP_RELU_MASK ||
 						      n->op == OP_GELU_TANH || n->op == OP_RELU_MASK_GRAD ||
-						      n->op == OP_GELU_TANH_GRAD || n->op == OP_REDUCE_SUM);
+						      n->op == OP_GELU_TANH_GRAD || n->op == OP_REDUCE_SUM || n->op == OP_CAST);
 			break;
 		case CG_G_LOSS:
 			ok = (gr->n == 2 || gr->n == 3) && (i == 2 ? k == K_REDUCE :
@@ -114,7 +114,9 @@ static int visible(const Graph *g, const Value *v)
 	return g->loss == v;
 }
 
-/* internal: a group member's output that only members of its group read */
+/* internal: a group member's output that only members of its group read — except the product
+ * of an epilogue group that writes a half-precision value: where the runtime has no such
+ * epilogue, the f32 product goes there (cg_epilogue.c) */
 static void find_internal(CgFusion *f, const Graph *g, const int *pos)
 {
 	for (int i = 0; i < g->nnodes; i++) {
@@ -128,6 +130,10 @@ static void find_internal(CgFusion *f, const Graph *g, const int *pos)
 				f->internal[v->id] = 0;
 		}
 	}
+	for (int k = 0; k < f->ngroups; k++)
+		for (int i = 1; f->groups[k].kind == CG_G_GEMM && i < f->groups[k].n; i++)
+			if (f->groups[k].nodes[i]->op == OP_CAST)
+				f->internal[f->groups[k].nodes[0]->out[0]->id] = 0;
 }
 
 int cg_fusion_build(CgFusion *f, const Graph *g, char *err, size_t errlen)

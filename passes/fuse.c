@@ -403,21 +403,31 @@ int fuse_product_form(const Node *p)
 	       !ir_attr_i(p, "transA", 0);
 }
 
-/* group G is [Add(P, bias)], [Add(P, bias), Relu(that)] or [Add(P, bias), GeluTanh(that)] with
- * P a product whose only reader is the Add: P joins G */
+/* group G is [Add(P, bias)], [Add(P, bias), Relu(that)] or [Add(P, bias), GeluTanh(that)],
+ * each optionally ending in a Cast of the last result to half precision (mixed precision: the
+ * next product's operand), with P a product whose only reader is the Add: P joins G */
 static void attach_epilogue(Fuse *f, int G)
 {
 	Graph *g = f->g;
-	int m[3] = {0, 0, 0}, n = 0;
-	for (int j = f->groups[G].first; j < g->nnodes && n < 3; j++)
+	int m[4] = {0, 0, 0, 0}, n = 0;
+	for (int j = f->groups[G].first; j < g->nnodes && n < 4; j++)
 		if (f->grp[j] == G)
 			m[n++] = j;
-	if (n != f->groups[G].size || n > 2)
+	if (n != f->groups[G].size || n > 3)
 		return;
-	const Node *add = g->nodes[m[0]], *act = n == 2 ? g->nodes[m[1]] : NULL;
-	if (add->op != OP_ADD || (act && act->op != OP_RELU && act->op != OP_GELU_TANH) ||
-	    (act && act->op == OP_RELU && !sole_reader(f, add->out[0], m[1])))
-		return; /* a GELU's input may be read later: GELU_AUX_BIAS writes it */
+	const Node *add = g->nodes[m[0]], *act = NULL, *cast = NULL;
+	for (int i = 1; i < n; i++) {
+		const Node *x = g->nodes[m[i]];
+		const Value *prev = g->nodes[m[i - 1]]->out[0];
+		if (x->op == OP_CAST && i == n - 1 && x->in[0] == prev && prev->dt == DT_F32 && ir_dt_is_half(x->out[0]->dt))
+			cast = x;
+		else if (i == 1 && (x->op == OP_RELU || x->op == OP_GELU_TANH) && x->in[0] == add->out[0])
+			act = x;
+		else
+			return;
+	}
+	if (add->op != OP_ADD || (act && (act->op == OP_RELU || cast) && !sole_reader(f, add->out[0], m[1])))
+		return; /* a GELU's input may be read later, when D is f32: GELU_AUX_BIAS writes it */
 	int pi = add->in[0]->def && fuse_product_form(add->in[0]->def) ? 0 : 1; /* Add(P, b) or Add(b, P) */
 	const Value *y = add->in[pi], *b = add->in[1 - pi];
 	if (!y->def || !fuse_product_form(y->def) || !sole_reader(f, y, m[0]) || b == y)

@@ -10,7 +10,8 @@
  *          is the auxiliary input of DGELU; the forward group writes it as GELU_AUX_BIAS);
  *          in both, when the gradient was grouped with its bias gradient [grad, ReduceSum], Q
  *          joins that group (D*_BGRAD: one call for the product, the activation's gradient
- *          and the bias gradient);
+ *          and the bias gradient); for a ReLU also with the Cast of the gradient to half
+ *          precision (mixed precision: the call writes the half D);
  *   BGRAD  a ReduceSum over all but the last axis (a bias gradient) that is in no group, of a
  *          value v that a 2-D product in no group reads as its operand summed over the
  *          product's k (A read transposed, or B not transposed, possibly through a Reshape):
@@ -69,6 +70,7 @@ static void sched_index(Sched *s)
 }
 
 static int nreaders(const Sched *s, const Value *v) { return s->use0[v->id + 1] - s->use0[v->id]; }
+static int is_bias_grad(const Node *r);
 static int64_t gid(const Node *n) { return ir_attr_i(n, "fuse", 0); }
 
 static int visible(const Graph *g, const Value *v)
@@ -172,28 +174,52 @@ static int is_bias_grad(const Node *r)
 
 /* ---- DRELU / DGELU ---- */
 
-/* y = Relu(..) is the last member of a group [P, Add, Relu] (or [P, Add, Relu, ReluMask]):
- * the mask member, made when missing; NULL when y has no such group */
+/* y = Relu(..) in a group [P, Add, Relu] (+ a Cast of y to half precision, + a ReluMask): the
+ * mask member, made when missing; NULL when y has no such group */
 static Value *relu_mask_of(Sched *s, Value *y)
 {
 	Graph *g = s->g;
 	const Node *rl = y->def;
 	if (!rl || rl->op != OP_RELU || !gid(rl))
 		return NULL;
-	int size, j = s->pos[rl->id], a = group_span(s, j, &size);
-	if (size < 3 || size > 4 || a + 2 != j || ir_ops[g->nodes[a]->op].kclass != K_GEMM ||
-	    g->nodes[a + 1]->op != OP_ADD)
+	int size, j = s->pos[rl->id], a = group_span(s, j, &size), last = a + size - 1;
+	if (a + 2 != j || ir_ops[g->nodes[a]->op].kclass != K_GEMM || g->nodes[a + 1]->op != OP_ADD)
 		return NULL;
-	if (size == 4)
-		return g->nodes[j + 1]->op == OP_RELU_MASK ? g->nodes[j + 1]->out[0] : NULL;
+	for (int k = j + 1; k <= last; k++) {
+		const Node *x = g->nodes[k];
+		if (x->op == OP_RELU_MASK && x->in[0] == y)
+			return x->out[0];
+		if (x->op != OP_CAST || x->in[0] != y)
+			return NULL;
+	}
 	char name[512];
 	snprintf(name, sizeof name, "%s/mask", rl->name ? rl->name : "Relu");
 	Node *m = ir_begin(g, OP_RELU_MASK, name, 1, &y);
 	if (ir_finish(g, m) < 0)
 		return NULL;
 	ir_set_i(g, m, "fuse", gid(rl));
-	move_node(g, g->nnodes - 1, j + 1);
+	move_node(g, g->nnodes - 1, last + 1);
 	return m->out[0];
+}
+
+/* the members after r in its group (from position j) are its bias gradient and, for a ReLU,
+ * its Cast to half precision (the mixed-precision operand of the next products), each at most
+ * once */
+static int grad_group_ok(const Sched *s, const Node *r, int j, int size)
+{
+	int sums = 0, casts = 0;
+	for (int k = j + 1; k < j + size; k++) {
+		const Node *x = s->g->nodes[k];
+		if (x->in[0] != r->out[0])
+			return 0;
+		if (is_bias_grad(x))
+			sums++;
+		else if (x->op == OP_CAST && ir_dt_is_half(x->out[0]->dt) && r->op != OP_GELU_TANH_GRAD)
+			casts++;
+		else
+			return 0;
+	}
+	return sums <= 1 && casts <= 1;
 }
 
 /* r (ReluGrad, ReluMaskGrad, GeluTanhGrad) at position j: its product joins it; 1 when done */
@@ -209,7 +235,7 @@ static int grad_epilogue(Sched *s, int j)
 	if (r->op != OP_RELU_MASK_GRAD && !ir_shape_eq(&r->in[1]->shape, &dy->shape))
 		return 0;
 	int size, a = group_span(s, j, &size);
-	if (size > 2 || a != j || (size == 2 && (!is_bias_grad(g->nodes[j + 1]) || g->nodes[j + 1]->in[0] != r->out[0])))
+	if (size > 3 || a != j || !grad_group_ok(s, r, j, size))
 		return 0;
 	if (r->op == OP_RELU_GRAD) {
 		Value *m = relu_mask_of(s, r->in[1]);

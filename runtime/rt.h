@@ -83,14 +83,17 @@ int rt_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m,
  *   DGELU          D = P * gelu'(aux) (aux from GELU_AUX_BIAS)
  *   DRELU_BGRAD, DGELU_BGRAD   as DRELU, DGELU, and bias[i] (an output) = sum over j of D(i, j)
  *   BGRADA         D = P, and bias[i] (m outputs) = sum over the k of op(A)(i, p)
- *   BGRADB         D = P, and bias[j] (n outputs) = sum over the k of op(B)(p, j) */
+ *   BGRADB         D = P, and bias[j] (n outputs) = sum over the k of op(B)(p, j)
+ * D is f32, or fp16 / bf16 for BIAS, RELU_BIAS, RELU_AUX_BIAS, GELU_BIAS, DRELU and DRELU_BGRAD: the f32
+ * result rounded once (the bias gradient is taken before the rounding). */
 typedef enum {
 	RT_EP_BIAS, RT_EP_RELU_BIAS, RT_EP_RELU_AUX_BIAS, RT_EP_GELU_BIAS, RT_EP_GELU_AUX_BIAS,
 	RT_EP_DRELU, RT_EP_DRELU_BGRAD, RT_EP_DGELU, RT_EP_DGELU_BGRAD, RT_EP_BGRADA, RT_EP_BGRADB,
 	RT_EP_COUNT
 } RtEpilogue;
 
-/* One matrix product with an epilogue, column-major: dt/ct as for rt_gemm, C f32. On a GPU
+/* One matrix product with an epilogue, column-major: dt as for rt_gemm, ct the type of C (see
+ * above; C is only written: beta is 0). On a GPU
  * this is one cuBLASLt matmul. Returns 0, -1 (rt_error), or 1 when this epilogue is not
  * available here (no cuBLASLt, its self-check of this epilogue failed, cuBLASLt does not
  * support these sizes, or the environment sets DLCC_NO_GEMM_EPILOGUE=1): nothing was done and

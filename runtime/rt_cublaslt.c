@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_half.h"
 #include "rt_internal.h"
 
 #define LT_WORKSPACE (4u << 20)
@@ -32,7 +33,7 @@
 typedef struct RtLt {
 	void *lib;
 	int state; /* 1 usable, -1 not */
-	int checked[RT_EP_COUNT]; /* per epilogue: 0 not yet, 1 passed its self-check, -1 failed */
+	int checked[RT_EP_COUNT][3]; /* per epilogue and D type (f32, f16, bf16): 0 not yet, 1 passed its self-check, -1 failed */
 	cublasLtHandle_t handle;
 	void *ws;
 	cublasStatus_t (*Create)(cublasLtHandle_t *);
@@ -90,13 +91,13 @@ static const cublasLtEpilogue_t lt_epilogue[RT_EP_COUNT] = {
 static int ep_has_aux(RtEpilogue ep) { return ep == RT_EP_RELU_AUX_BIAS || ep == RT_EP_GELU_AUX_BIAS || (ep >= RT_EP_DRELU && ep <= RT_EP_DGELU_BGRAD); }
 static int ep_has_bias(RtEpilogue ep) { return ep != RT_EP_DRELU && ep != RT_EP_DGELU; }
 
-/* the matmul itself; a cuBLAS status, or -1 for an unsupported type */
-static int lt_run(RtLt *l, RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
-		  const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+/* the matmul itself (C = D of type ct); a cuBLAS status, or -1 for an unsupported type */
+static int lt_run(RtLt *l, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n,
+		  int k, const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
 		  long long ldaux)
 {
-	cudaDataType tab, tc = CUDA_R_32F, tbias = CUDA_R_32F;
-	if (lt_type(dt, &tab))
+	cudaDataType tab, tc, tbias = CUDA_R_32F;
+	if (lt_type(dt, &tab) || lt_type(ct, &tc))
 		return -1;
 	cublasLtMatmulDesc_t op = NULL;
 	cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
@@ -137,6 +138,7 @@ typedef struct {
 	float a[SC_M * SC_K], b[SC_K * SC_N + 3], c[SC_M * SC_N]; /* each array 16-byte aligned */
 	float bias[SC_M > SC_N ? SC_M : SC_N];
 	float aux[SC_M * SC_N]; /* GELU's input; the ReLU mask (SC_N columns of 16 bytes) uses the first 48 bytes */
+	uint16_t ah[SC_M * SC_K], bh[SC_K * SC_N + 3], ch[SC_M * SC_N]; /* a half-precision check */
 } ScData;
 
 /* inputs: small dyadic numbers (the products are exact in f32), pre-activations in [-3, 3] */
@@ -178,10 +180,16 @@ static int sc_same_mask(const void *got, const void *want)
 	return 0;
 }
 
-/* BGRADA / BGRADB with B transposed: the weight gradient's form in cg_epilogue.c */
-static int lt_selfcheck(Rt *rt, RtLt *l, RtEpilogue ep)
+static uint16_t sc_half(dlcc_dtype ct, float v) { return ct == DLCC_F16 ? rt_f32_to_f16(v) : rt_f32_to_bf16(v); }
+static float sc_float(dlcc_dtype ct, uint16_t h) { return ct == DLCC_F16 ? rt_f16_to_f32(h) : rt_bf16_to_f32(h); }
+
+/* BGRADA / BGRADB with B transposed: the weight gradient's form in cg_epilogue.c. With a half
+ * ct, A and B are of that type too (the mixed-precision products) and D is compared after its
+ * rounding, to one unit in the last place. */
+static int lt_selfcheck(Rt *rt, RtLt *l, RtEpilogue ep, dlcc_dtype ct)
 {
 	ScData in, want, got;
+	int half = ct != DLCC_F32;
 	int tb = ep == RT_EP_BGRADA || ep == RT_EP_BGRADB, ldb = tb ? SC_N : SC_K;
 	long long ldaux = ep == RT_EP_RELU_AUX_BIAS || ep == RT_EP_DRELU || ep == RT_EP_DRELU_BGRAD ? SC_LDM : SC_M;
 	memset(&in, 0, sizeof in);
@@ -192,18 +200,28 @@ static int lt_selfcheck(Rt *rt, RtLt *l, RtEpilogue ep)
 		return -1;
 	rt_ep_host(ep, DLCC_F32, 0, tb, SC_M, SC_N, SC_K, in.a, SC_M, in.b, ldb, want.c, SC_M, want.bias, want.aux,
 		   ldaux);
+	for (int i = 0; half && i < SC_M * SC_K; i++)
+		in.ah[i] = sc_half(ct, in.a[i]); /* exact: multiples of 1/8 below 1 */
+	for (int i = 0; half && i < SC_K * SC_N; i++)
+		in.bh[i] = sc_half(ct, in.b[i]);
 	ScData *dv = rt_cuda_alloc(rt, sizeof in);
 	if (!dv)
 		return -1;
 	int rc = rt_cuda_copy(rt, dv, &in, sizeof in, RT_COPY_H2D) ||
-		 lt_run(l, ep, DLCC_F32, 0, tb, SC_M, SC_N, SC_K, dv->a, SC_M, dv->b, ldb, dv->c, SC_M, dv->bias,
-			dv->aux, ldaux) != CUBLAS_STATUS_SUCCESS ||
+		 lt_run(l, ep, half ? ct : DLCC_F32, ct, 0, tb, SC_M, SC_N, SC_K, half ? (void *)dv->ah : (void *)dv->a,
+			SC_M, half ? (void *)dv->bh : (void *)dv->b, ldb, half ? (void *)dv->ch : (void *)dv->c, SC_M,
+			dv->bias, dv->aux, ldaux) != CUBLAS_STATUS_SUCCESS ||
 		 rt_cuda_copy(rt, &got, dv, sizeof got, RT_COPY_D2H) ? -1 : 0;
 	rt_cuda_free(rt, dv);
 	float tol = ep == RT_EP_GELU_BIAS || ep == RT_EP_GELU_AUX_BIAS || ep == RT_EP_DGELU || ep == RT_EP_DGELU_BGRAD
 			    ? 2e-5f /* tight enough to tell the tanh GELU from the erf one */ : 1e-5f;
+	for (int i = 0; half && i < SC_M * SC_N; i++) { /* D compared as rounded; the bias gradient as f32 */
+		got.c[i] = sc_float(ct, got.ch[i]);
+		want.c[i] = sc_float(ct, sc_half(ct, want.c[i]));
+	}
 	if (rc == 0)
-		rc = sc_close(got.c, want.c, SC_M * SC_N, tol);
+		rc = sc_close(got.c, want.c, SC_M * SC_N, !half ? tol : ct == DLCC_F16 ? 1e-3f : 8e-3f);
+	tol = half ? 8e-3f : tol; /* a bias gradient summed from the rounded D would pass too */
 	if (rc == 0 && (ep == RT_EP_DRELU_BGRAD || ep == RT_EP_DGELU_BGRAD || ep == RT_EP_BGRADA))
 		rc = sc_close(got.bias, want.bias, SC_M, tol);
 	if (rc == 0 && ep == RT_EP_BGRADB)
@@ -232,30 +250,34 @@ static RtLt *lt_open(Rt *rt)
 	return l->state > 0 ? l : NULL;
 }
 
-/* whether epilogue ep passed its self-check (run on its first use) */
-static int lt_usable(Rt *rt, RtLt *l, RtEpilogue ep)
+/* whether epilogue ep with a D of type ct passed its self-check (run on its first use; a half
+ * D also needs the f32 form to pass) */
+static int lt_usable(Rt *rt, RtLt *l, RtEpilogue ep, dlcc_dtype ct)
 {
+	int c = ct == DLCC_F16 ? 1 : ct == DLCC_BF16 ? 2 : 0;
 	static const char *const names[RT_EP_COUNT] = {
 		"BIAS", "RELU_BIAS", "RELU_AUX_BIAS", "GELU_BIAS", "GELU_AUX_BIAS", "DRELU", "DRELU_BGRAD",
 		"DGELU", "DGELU_BGRAD", "BGRADA", "BGRADB"};
-	if (!l->checked[ep]) {
-		l->checked[ep] = lt_selfcheck(rt, l, ep) == 0 ? 1 : -1;
+	if (c && !lt_usable(rt, l, ep, DLCC_F32))
+		return 0;
+	if (!l->checked[ep][c]) {
+		l->checked[ep][c] = lt_selfcheck(rt, l, ep, ct) == 0 ? 1 : -1;
 		rt->err[0] = 0;
-		if (l->checked[ep] < 0 && getenv("DLCC_VERBOSE"))
-			fprintf(stderr, "dlcc: cuBLASLt epilogue %s failed its self-check; using cuBLAS and a kernel\n",
-				names[ep]);
+		if (l->checked[ep][c] < 0 && getenv("DLCC_VERBOSE"))
+			fprintf(stderr, "dlcc: cuBLASLt epilogue %s (D %s) failed its self-check; using cuBLAS and kernels\n",
+				names[ep], c == 1 ? "fp16" : c == 2 ? "bf16" : "fp32");
 	}
-	return l->checked[ep] > 0;
+	return l->checked[ep][c] > 0;
 }
 
-int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
-		    const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
+int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n,
+		    int k, const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
 		    long long ldaux)
 {
 	RtLt *l = lt_open(rt);
-	if (!l || m <= 0 || n <= 0 || !lt_usable(rt, l, ep))
+	if (!l || m <= 0 || n <= 0 || !lt_usable(rt, l, ep, ct))
 		return 1;
-	int s = lt_run(l, ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux, ldaux);
+	int s = lt_run(l, ep, dt, ct, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux, ldaux);
 	if (s == -1 || s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE)
 		return 1;
 	if (s != CUBLAS_STATUS_SUCCESS)

@@ -260,7 +260,8 @@ int rt_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, 
 		"+bias", "+bias+relu", "+bias+relu+mask", "+bias+gelu", "+bias+gelu+aux", "+drelu",
 		"+drelu+bgrad", "+dgelu", "+dgelu+bgrad", "+bgrada", "+bgradb"};
 	const char *off = getenv("DLCC_NO_GEMM_EPILOGUE");
-	if ((off && *off && strcmp(off, "0")) || ct != DLCC_F32)
+	if ((off && *off && strcmp(off, "0")) || (ct != DLCC_F32 && ct != DLCC_F16 && ct != DLCC_BF16) ||
+	    (ct != DLCC_F32 && !rt_ep_half_ok(ep)))
 		return 1;
 	int valid = rt_ep_valid(ep, m, ldaux);
 	if (valid < 0)
@@ -269,14 +270,27 @@ int rt_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, 
 		return 1;
 	if (rt->dev == RT_CUDA) {
 		double t0 = rt->prof ? rt_prof_begin(rt) : 0;
-		int rc = rt_cuda_gemm_ep(rt, ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux,
+		int rc = rt_cuda_gemm_ep(rt, ep, dt, ct, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux,
 					 ldaux);
 		if (rt->prof && rc == 0)
 			prof_gemm(rt, t0, names[ep], dt, ct, transa, transb, m, n, k, 1);
 		return rc;
 	}
-	if (rt_gemm(rt, dt, ct, transa, transb, m, n, k, 1.0, A, lda, 0, B, ldb, 0, 0.0, C, ldc, 0, 1) < 0)
-		return -1;
-	rt_ep_host(ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux, ldaux);
-	return 0;
+	if (ct == DLCC_F32) {
+		if (rt_gemm(rt, dt, ct, transa, transb, m, n, k, 1.0, A, lda, 0, B, ldb, 0, 0.0, C, ldc, 0, 1) < 0)
+			return -1;
+		rt_ep_host(ep, dt, transa, transb, m, n, k, A, lda, B, ldb, C, ldc, bias, aux, ldaux);
+		return 0;
+	}
+	/* a half D: the product and the epilogue in f32, then D rounded once */
+	float *t = malloc((size_t)m * (size_t)n * sizeof *t + 1);
+	if (!t)
+		return rt_fail(rt, "rt_gemm_ep: out of memory");
+	int rc = rt_gemm(rt, dt, DLCC_F32, transa, transb, m, n, k, 1.0, A, lda, 0, B, ldb, 0, 0.0, t, m, 0, 1);
+	if (rc == 0) {
+		rt_ep_host(ep, dt, transa, transb, m, n, k, A, lda, B, ldb, t, m, bias, aux, ldaux);
+		rt_ep_round(ct, t, m, n, C, ldc);
+	}
+	free(t);
+	return rc < 0 ? -1 : 0;
 }

@@ -114,3 +114,19 @@ int rt_ep_valid(RtEpilogue ep, int m, long long ldaux)
 	default: return ep >= 0 && ep < RT_EP_COUNT ? 0 : -1;
 	}
 }
+
+int rt_ep_half_ok(RtEpilogue ep)
+{
+	return ep == RT_EP_BIAS || ep == RT_EP_RELU_BIAS || ep == RT_EP_RELU_AUX_BIAS || ep == RT_EP_GELU_BIAS ||
+	       ep == RT_EP_DRELU || ep == RT_EP_DRELU_BGRAD;
+}
+
+void rt_ep_round(dlcc_dtype ct, const float *t, int m, int n, void *C, int ldc)
+{
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) {
+			float v = t[(size_t)i + (size_t)j * m];
+			uint16_t *c = (uint16_t *)C + (size_t)i + (size_t)j * ldc;
+			*c = ct == DLCC_F16 ? rt_f32_to_f16(v) : rt_f32_to_bf16(v);
+		}
+}

@@ -42,7 +42,7 @@ int rt_cuda_gemm(Rt *rt, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, i
 		 long long sB, double beta, void *C, int ldc, long long sC, int batch);
 
 /* cuBLASLt matmul with an epilogue (rt_cublaslt.c); 1 when not available */
-int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k,
+int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int transa, int transb, int m, int n, int k,
 		    const void *A, int lda, const void *B, int ldb, void *C, int ldc, void *bias, void *aux,
 		    long long ldaux);
 
@@ -51,6 +51,10 @@ int rt_cuda_gemm_ep(Rt *rt, RtEpilogue ep, dlcc_dtype dt, int transa, int transb
 void rt_ep_host(RtEpilogue ep, dlcc_dtype dt, int transa, int transb, int m, int n, int k, const void *A, int lda,
 		const void *B, int ldb, float *C, int ldc, void *bias, void *aux, long long ldaux);
 int rt_ep_valid(RtEpilogue ep, int m, long long ldaux);
+/* the epilogues that may write a half-precision D (f32 bias, ReLU mask); t (m x n, f32) rounded
+ * into C of type ct (DLCC_F16 / DLCC_BF16) */
+int rt_ep_half_ok(RtEpilogue ep);
+void rt_ep_round(dlcc_dtype ct, const float *t, int m, int n, void *C, int ldc);
 
 /* The profile (rt_prof.c): open reads DLCC_PROFILE; begin synchronises and returns the time;
  * end synchronises and adds the call's time to `name`; close prints the table and frees it;

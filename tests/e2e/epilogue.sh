@@ -3,7 +3,8 @@
 # epilogue on a GPU) — forward: bias, ReLU (+ its bit-mask), tanh-GELU (+ its input); backward:
 # the ReLU / GELU gradient with the bias gradient (DRELU_BGRAD, DGELU_BGRAD) and the bias
 # gradient of a weight-gradient product (BGRADA, BGRADB). Both paths equal the interpreter in
-# fp32, fp16, bf16 and fp64 (where the epilogue is declined): the epilogue itself, and the
+# fp32, fp16, bf16 (where the epilogue also writes the half-precision operand of the next
+# product) and fp64 (where the epilogue is declined): the epilogue itself, and the
 # fallback (rt_gemm + small kernels) that runs where no epilogue is available (forced with
 # DLCC_NO_GEMM_EPILOGUE=1). The MLP's training step is its 8 products and 2 kernel launches.
 source "$(dirname "$0")/lib.bash"
@@ -33,6 +34,14 @@ want=" 2 BIAS 2 DRELU_BGRAD 2 RELU_AUX_BIAS 2 RELU_BIAS "
 got=$(forms "$F/models/gelu_mlp.onnx")
 want=" 1 BGRADA 1 BGRADB 4 BIAS 1 DGELU_BGRAD 1 GELU_AUX_BIAS 1 GELU_BIAS "
 [ "$got" = "$want" ] || fail "gelu_mlp epilogues: '$got', expected '$want'"
+# mixed precision: the epilogue writes the half-precision operand of the next product itself
+"$DLCC" "$S/samples/mlp/mlp.onnx" --precision bf16 --emit cuda -o "$T/b.cu" 2>/dev/null
+got=$(grep -o 'rt_gemm_ep(rt, RT_EP_[A-Z_]*, DLCC_BF16, DLCC_BF16' "$T/b.cu" | sed 's/rt_gemm_ep(rt, RT_EP_//; s/, DLCC_BF16, DLCC_BF16//' | sort | uniq -c | tr -s ' \n' ' ')
+want=" 2 DRELU_BGRAD 2 RELU_AUX_BIAS 2 RELU_BIAS "
+[ "$got" = "$want" ] || fail "mlp bf16 epilogues with a bf16 result: '$got', expected '$want'"
+b16=$("$DLCC" info "$S/samples/mlp/mlp.onnx" --counts --batch 128 --optimizer momentum --precision bf16 2>/dev/null | tail -1 | awk -F'|' '{gsub(/ /, "", $3); print $3}')
+[ "$b16" = 5 ] || fail "mlp bf16: $b16 kernel launches per step, expected 5"
+echo "ok mlp bf16: the epilogues write the bf16 operands; 5 kernel launches per step"
 row=$("$DLCC" info "$S/samples/mlp/mlp.onnx" --counts --batch 128 --optimizer momentum 2>/dev/null | tail -1)
 launches=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $3); print $3}')
 gemms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $4); print $4}')
