@@ -59,8 +59,8 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 						      n->op == OP_GELU_TANH || n->op == OP_RELU_MASK_GRAD ||
 						      n->op == OP_GELU_TANH_GRAD || n->op == OP_REDUCE_SUM || n->op == OP_CAST);
 			break;
-		case CG_G_LOSS:
-			ok = (gr->n == 2 || gr->n == 3) && (i == 2 ? k == K_REDUCE :
+		case CG_G_LOSS: /* the pair, then the bias gradient and / or the gradient's half copy */
+			ok = gr->n <= 4 && (i >= 2 ? k == K_REDUCE || n->op == OP_CAST :
 				n->op == (i ? OP_SOFTMAX_CROSS_ENTROPY_GRAD : OP_SOFTMAX_CROSS_ENTROPY));
 			break;
 		default:
@@ -114,6 +114,19 @@ static int visible(const Graph *g, const Value *v)
 	return g->loss == v;
 }
 
+/* a loss group writes every result, except the f32 gradient when only its half copy is kept
+ * (no bias-gradient member, which reads the gradient back from memory) */
+static int loss_grad_internal(const CgGroup *gr, const Node *n)
+{
+	int cast = 0;
+	for (int i = 2; i < gr->n; i++) {
+		if (gr->nodes[i]->op != OP_CAST)
+			return 0;
+		cast = 1;
+	}
+	return cast && n->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD;
+}
+
 /* internal: a group member's output that only members of its group read — except the product
  * of an epilogue group that writes a half-precision value: where the runtime has no such
  * epilogue, the f32 product goes there (cg_epilogue.c) */
@@ -123,7 +136,8 @@ static void find_internal(CgFusion *f, const Graph *g, const int *pos)
 		const Node *n = g->nodes[i];
 		for (int o = 0; o < n->nout; o++)
 			f->internal[n->out[o]->id] = f->of[i] >= 0 && f->groups[f->of[i]].kind != CG_G_OPTIM &&
-						     f->groups[f->of[i]].kind != CG_G_LOSS && !visible(g, n->out[o]);
+						     (f->groups[f->of[i]].kind != CG_G_LOSS || loss_grad_internal(&f->groups[f->of[i]], n)) &&
+						     !visible(g, n->out[o]);
 		for (int k = 0; k < n->nin; k++) {
 			const Value *v = n->in[k];
 			if (v->def && (f->of[i] < 0 || f->of[pos[v->def->id]] != f->of[i]))

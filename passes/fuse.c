@@ -18,7 +18,8 @@
  *                memory, so each element is computed once): attention's scale and mask;
  *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one kernel reads the
  *                logits), and for class axes under 256 the sum of that gradient over all but
- *                the class axis (the bias gradient);
+ *                the class axis (the bias gradient), and the gradient's Cast to half precision
+ *                (mixed precision);
  *   optimizer    every update node of the step with the same op and attributes (multi-tensor);
  *   epilogue     a matrix product (Gemm, or MatMul by a 2-D matrix) whose result only a group
  *                of exactly [Add(bias)] or [Add(bias), Relu] reads (either operand order), with
@@ -231,9 +232,35 @@ static int producer_group(const Fuse *f, const Node *n, const Shape *domain)
 	return best;
 }
 
+/* the members of group G with op `op` */
+static int group_count(const Fuse *f, int G, Op op)
+{
+	int c = 0;
+	for (int j = f->groups[G].first; j < f->g->nnodes; j++)
+		c += f->grp[j] == G && f->g->nodes[j]->op == op;
+	return c;
+}
+
+/* the Cast of the logits' gradient to half precision (the products' operand) joins the loss
+ * group that makes the gradient: the kernel writes the half copy as it writes the gradient */
+static int join_loss_cast(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	int G = grp_of_value(f, n->in[0]);
+	if (n->op != OP_CAST || G < 0 || f->groups[G].kind != G_LOSS || !ir_dt_is_half(n->out[0]->dt) ||
+	    n->in[0]->dt != DT_F32 || n->in[0]->def->op != OP_SOFTMAX_CROSS_ENTROPY_GRAD ||
+	    group_count(f, G, OP_CAST) || !can_hoist(f, G, at))
+		return 0;
+	f->grp[at] = G;
+	f->groups[G].size++;
+	return 1;
+}
+
 static void visit_ew(Fuse *f, int at)
 {
 	const Node *n = f->g->nodes[at];
+	if (join_loss_cast(f, at))
+		return;
 	int G = producer_group(f, n, &n->out[0]->shape);
 	if (G < 0 || !try_join(f, G, at))
 		new_group(f, G_EW, at);
@@ -255,7 +282,8 @@ static int join_loss(Fuse *f, int at)
 	const Node *n = f->g->nodes[at];
 	int G = grp_of_value(f, n->in[0]);
 	const Shape *z = &n->in[0]->shape;
-	if (G < 0 || f->groups[G].kind != G_LOSS || f->groups[G].size != 2 || !reduces_leading(n) ||
+	if (G < 0 || f->groups[G].kind != G_LOSS || f->groups[G].size - group_count(f, G, OP_CAST) != 2 ||
+	    !reduces_leading(n) ||
 	    z->d[z->rank - 1] < 0 || z->d[z->rank - 1] >= FUSE_SHORT_ROW ||
 	    n->in[0]->def->op != OP_SOFTMAX_CROSS_ENTROPY_GRAD || !can_hoist(f, G, at))
 		return 0;
