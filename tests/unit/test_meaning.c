@@ -17,7 +17,10 @@
  * the pipeline's cse → simplify → batch-merge → dce, and before mixed precision, whose Casts the
  * merged products' row views share) agree to 1e-12: their matrix products
  * (and Col2Im) add the same terms grouped differently, which in float64 moves a sum by a few
- * ulps (|difference| <= n·2^-53·Σ|terms| for n terms, n ≈ BATCH·T here).
+ * ulps (|difference| <= n·2^-53·Σ|terms| for n terms, n ≈ BATCH·T here). fuse (alone, and
+ * at the end of the training pipeline in bf16) agrees bit for bit: its only rewrites are
+ * ReluGrad reading the ReLU's output instead of its input and, for a product epilogue, the
+ * ReLU's bit-mask (ReluMask, ReluMaskGrad) standing for y > 0.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -124,7 +127,8 @@ static void check_pass(const char *model, const Graph *g, const char *name, doub
 
 static const char *const passes[] = {"fold", "dce", "cse", "simplify", "cse,simplify,dce", "mixed-fp16",
 				     "mixed-bf16", "im2col-all", "mixed-fp16,im2col-all", "im2col", "batch-merge",
-				     "cse,simplify,batch-merge,dce", "cse,simplify,batch-merge,dce,mixed-fp16"};
+				     "cse,simplify,batch-merge,dce", "cse,simplify,batch-merge,dce,mixed-fp16", "fuse",
+				     "cse,simplify,batch-merge,dce,mixed-bf16,fuse"};
 
 /* fold rounds to the node's dtype; im2col and batch-merge sum the same products in another
  * grouping (float64: relative differences near 1e-16 per sum, far below 1e-12) */
