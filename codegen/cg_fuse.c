@@ -146,8 +146,10 @@ static void find_internal(CgFusion *f, const Graph *g, const int *pos)
 	}
 	for (int k = 0; k < f->ngroups; k++)
 		for (int i = 1; f->groups[k].kind == CG_G_GEMM && i < f->groups[k].n; i++)
-			if (f->groups[k].nodes[i]->op == OP_CAST)
+			if (f->groups[k].nodes[i]->op == OP_CAST && f->internal[f->groups[k].nodes[0]->out[0]->id]) {
 				f->internal[f->groups[k].nodes[0]->out[0]->id] = 0;
+				f->scratch[f->groups[k].nodes[0]->out[0]->id] = 1;
+			}
 }
 
 int cg_fusion_build(CgFusion *f, const Graph *g, char *err, size_t errlen)
@@ -156,6 +158,7 @@ int cg_fusion_build(CgFusion *f, const Graph *g, char *err, size_t errlen)
 	f->of = malloc((g->nnodes + 1) * sizeof *f->of);
 	f->groups = calloc(g->nnodes + 1, sizeof *f->groups);
 	f->internal = calloc(g->nvalues + 1, 1);
+	f->scratch = calloc(g->nvalues + 1, 1);
 	if (read_groups(f, g, err, errlen) < 0)
 		return -1;
 	int maxid = 0;
@@ -174,6 +177,7 @@ void cg_fusion_free(CgFusion *f)
 	free(f->of);
 	free(f->groups);
 	free(f->internal);
+	free(f->scratch);
 	memset(f, 0, sizeof *f);
 }
 

@@ -84,6 +84,7 @@ typedef struct {
 	CgGroup *groups;
 	int ngroups;
 	char *internal;      /* by Value.id: read only inside its group, never materialized */
+	char *scratch;       /* by Value.id: has a buffer only for a fallback path (an epilogue's f32 product) */
 } CgFusion;
 int cg_fusion_build(CgFusion *f, const Graph *g, char *err, size_t errlen);
 void cg_fusion_free(CgFusion *f);

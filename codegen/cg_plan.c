@@ -634,13 +634,14 @@ size_t cg_plan_traffic(const CgPlan *p, const CgLayout *L)
 		if (ir_ops[n->op].kclass == K_NONE)
 			continue;
 		for (int k = 0; k < n->nin; k++) {
-			int seen = p->fu.internal[n->in[k]->id]; /* in a register of the group's kernel */
+			/* in a register of the group's kernel, or a fallback's scratch */
+			int seen = p->fu.internal[n->in[k]->id] || p->fu.scratch[n->in[k]->id];
 			for (int j = 0; j < k; j++)
 				seen |= n->in[j] == n->in[k];
 			s += seen ? 0 : value_bytes(L, n->in[k]);
 		}
 		for (int k = 0; k < n->nout; k++)
-			s += p->fu.internal[n->out[k]->id] ? 0 : value_bytes(L, n->out[k]);
+			s += p->fu.internal[n->out[k]->id] || p->fu.scratch[n->out[k]->id] ? 0 : value_bytes(L, n->out[k]);
 	}
 	for (int i = 0; i < p->ncopies; i++)
 		s += 2 * value_bytes(L, p->copies[i].from);
