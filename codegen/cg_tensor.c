@@ -4,7 +4,7 @@
  *
  * Every kernel is one thread per output element in a grid-stride loop, with extents as
  * constants or expressions of the batch B, except two:
- *   Concat   one copy kernel per input, writing that input's band of the output;
+ *   Concat   one kernel over the output, each element copied from the input whose band holds it;
  *   GatherGrad (the scatter-add of an embedding's gradient) is deterministic, without atomics:
  *            dx's axis is cut into at most GG_BANDS bands of rows; a block owns one (outer,
  *            band), zeroes it, then walks all the indices in order (a chunk at a time through
@@ -187,30 +187,41 @@ static int emit_slice_grad(CgEmit *e, const Node *n)
 	return 0;
 }
 
-/* one kernel per input: its [outer, A_i, inner] block goes to the output's band at `at` */
+/* one kernel over the output: an element's place along the axis picks the input it copies
+ * (the inputs' bands in order, a chain of comparisons) */
 static int emit_concat(CgEmit *e, const Node *n)
 {
 	const Value *y = n->out[0];
 	int axis = (int)ir_attr_i(n, "axis", 0);
+	static const char *const names[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+	DLCC_ASSERT(n->nin <= 8); /* ops.def: Concat takes 1 to 8 inputs */
+	CgKernel k;
+	cg_kernel_begin(e, &k, n, NULL);
+	cg_arg_out(&k, "y", y);
+	for (int i = 0; i < n->nin; i++)
+		cg_arg_in(&k, names[i], n->in[i]);
+	grid_over(&k, &y->shape);
+	cg_kernel_open(e, &k);
+	CgBuf *d = &e->dev;
+	cg_printf(d, "\tconst long long n = %s, Y = %s, inner = %s;\n", numel(y), cg_prod(&y->shape, axis, y->shape.rank, "B"),
+		  cg_prod(&y->shape, axis + 1, y->shape.rank, "B"));
+	cg_printf(d, "\t%s {\n\t\tconst long long o = i / Y, r = i %% Y;\n", cg_loop("i", "n"));
 	char at[512] = "0";
 	for (int i = 0; i < n->nin; i++) {
 		const Value *x = n->in[i];
-		CgKernel k;
-		cg_kernel_begin(e, &k, n, NULL);
-		cg_arg_out(&k, "y", y);
-		cg_arg_in(&k, "x0", x);
-		grid_over(&k, &x->shape);
-		cg_kernel_open(e, &k);
-		CgBuf *d = &e->dev;
-		cg_printf(d, "\t/* input %d */\n\tconst long long n = %s, band = %s, Y = %s, at = %s;\n", i,
-			  numel(x), cg_prod(&x->shape, axis, x->shape.rank, "B"),
-			  cg_prod(&y->shape, axis, y->shape.rank, "B"), at);
-		cg_printf(d, "\t%s\n\t\ty[(i / band) * Y + at * %s + i %% band] = x0[i];\n", cg_loop("i", "n"),
-			  cg_prod(&y->shape, axis + 1, y->shape.rank, "B"));
-		cg_kernel_close(e, &k);
-		size_t len = strlen(at);
-		snprintf(at + len, sizeof at - len, " + %s", cg_dim(x->shape.d[axis], "B"));
+		char band[256], end[512];
+		snprintf(band, sizeof band, "%s", cg_prod(&x->shape, axis, x->shape.rank, "B"));
+		if (snprintf(end, sizeof end, "%s + %s", at, cg_dim(x->shape.d[axis], "B")) >= (int)sizeof end)
+			return cg_fail(e->err, e->errlen, "codegen: node '%s' (Concat): extents too long", n->name);
+		if (i < n->nin - 1)
+			cg_printf(d, "\t\t%sif (r < (%s) * inner)\n", i ? "else " : "", end);
+		else if (n->nin > 1)
+			cg_puts(d, "\t\telse\n");
+		cg_printf(d, "\t\t\ty[i] = %s[o * (%s) + r - (%s) * inner];\n", names[i], band, at);
+		snprintf(at, sizeof at, "%s", end);
 	}
+	cg_puts(d, "\t}\n");
+	cg_kernel_close(e, &k);
 	return 0;
 }
 
