@@ -103,16 +103,6 @@ static int read_groups(CgFusion *f, const Graph *g, char *err, size_t errlen)
 	return 0;
 }
 
-static int visible(const Graph *g, const Value *v)
-{
-	for (int i = 0; i < g->noutputs; i++)
-		if (g->outputs[i] == v)
-			return 1;
-	for (int i = 0; i < g->nupdates; i++)
-		if (g->updates[i].value == v)
-			return 1;
-	return g->loss == v;
-}
 
 /* a loss group writes every result, except the f32 gradient when only its half copy is kept
  * (no bias-gradient member, which reads the gradient back from memory) */
@@ -137,7 +127,7 @@ static void find_internal(CgFusion *f, const Graph *g, const int *pos)
 		for (int o = 0; o < n->nout; o++)
 			f->internal[n->out[o]->id] = f->of[i] >= 0 && f->groups[f->of[i]].kind != CG_G_OPTIM &&
 						     (f->groups[f->of[i]].kind != CG_G_LOSS || loss_grad_internal(&f->groups[f->of[i]], n)) &&
-						     !visible(g, n->out[o]);
+						     !ir_value_visible(g, n->out[o]);
 		for (int k = 0; k < n->nin; k++) {
 			const Value *v = n->in[k];
 			if (v->def && (f->of[i] < 0 || f->of[pos[v->def->id]] != f->of[i]))

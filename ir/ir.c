@@ -380,3 +380,14 @@ Graph *ir_graph_clone(const Graph *g)
 	free(map);
 	return d;
 }
+
+int ir_value_visible(const Graph *g, const Value *v)
+{
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i] == v)
+			return 1;
+	for (int i = 0; i < g->nupdates; i++)
+		if (g->updates[i].value == v)
+			return 1;
+	return g->loss == v;
+}

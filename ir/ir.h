@@ -136,6 +136,8 @@ int ir_error(Graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* A graph-level value (input, label, param, state, const). name NULL gives "%<id>". data (for
  * V_CONST and V_PARAM) is copied. Inputs/params/states are appended to their lists. */
 Value *ir_value(Graph *g, ValueKind k, const char *name, DType dt, Shape s, const void *data);
+/* v is read by the graph itself: an output, the loss, an update's value */
+int ir_value_visible(const Graph *g, const Value *v);
 Value *ir_const_scalar(Graph *g, DType dt, double v);
 void ir_add_output(Graph *g, Value *v);
 void ir_add_update(Graph *g, Value *state, Value *value);

@@ -40,16 +40,6 @@ typedef struct {
 	int n;
 } Merge;
 
-static int is_result(const Graph *g, const Value *v)
-{
-	for (int i = 0; i < g->noutputs; i++)
-		if (g->outputs[i] == v)
-			return 1;
-	for (int i = 0; i < g->nupdates; i++)
-		if (g->updates[i].value == v)
-			return 1;
-	return g->loss == v;
-}
 
 /* the product of dims d[0..n-1]; -1 when two of them are batch dims */
 static int rows_of(const Shape *s, int n, int64_t *rows)
@@ -99,7 +89,7 @@ static int wanted(const Merge *m, const Node *n)
 		return 0;
 	const Value *p = n->in[0];
 	int64_t rows;
-	return mergeable_product(p->def) && m->uses[p->id] == 1 && !is_result(m->g, p) &&
+	return mergeable_product(p->def) && m->uses[p->id] == 1 && !ir_value_visible(m->g, p) &&
 	       sums_batch_axes(n, p->shape.rank) && rows_of(&p->def->in[0]->shape, p->shape.rank - 1, &rows) == 0;
 }
 

@@ -95,17 +95,6 @@ static int grp_of_value(const Fuse *f, const Value *v)
 /* where the node at position j runs */
 static int eff(const Fuse *f, int j) { return f->grp[j] >= 0 ? f->groups[f->grp[j]].at : j; }
 
-/* v is read by the graph itself: an output, the loss, an update's value */
-static int graph_visible(const Graph *g, const Value *v)
-{
-	for (int i = 0; i < g->noutputs; i++)
-		if (g->outputs[i] == v)
-			return 1;
-	for (int i = 0; i < g->nupdates; i++)
-		if (g->updates[i].value == v)
-			return 1;
-	return g->loss == v;
-}
 
 static void index_uses(Fuse *f)
 {
@@ -164,7 +153,7 @@ static int can_hoist(const Fuse *f, int G, int j)
 /* a member's output is read outside G (+ extra) */
 static int read_outside(const Fuse *f, int G, const Value *v, int extra)
 {
-	if (graph_visible(f->g, v))
+	if (ir_value_visible(f->g, v))
 		return 1;
 	for (int u = f->use0[v->id]; u < f->use0[v->id + 1]; u++)
 		if (!in_group(f, G, f->use[u], extra))
@@ -416,7 +405,7 @@ static void relu_grads_read_outputs(Fuse *f)
 /* the only reader of v is the node at position j, and the graph does not read v itself */
 static int sole_reader(const Fuse *f, const Value *v, int j)
 {
-	return f->use0[v->id + 1] - f->use0[v->id] == 1 && f->use[f->use0[v->id]] == j && !graph_visible(f->g, v);
+	return f->use0[v->id + 1] - f->use0[v->id] == 1 && f->use[f->use0[v->id]] == j && !ir_value_visible(f->g, v);
 }
 
 /* p is a product with a cuBLASLt epilogue form: Gemm without C and alpha 1, or MatMul of a
@@ -510,7 +499,7 @@ static void group_param_casts(Fuse *f)
 		const Node *c = g->nodes[j];
 		int old = f->grp[j];
 		if (c->op != OP_CAST || c->in[0]->kind != V_PARAM || !ir_dt_is_half(c->out[0]->dt) ||
-		    c->in[0]->dt != DT_F32 || (old >= 0 && f->groups[old].size != 1) || graph_visible(g, c->out[0]))
+		    c->in[0]->dt != DT_F32 || (old >= 0 && f->groups[old].size != 1) || ir_value_visible(g, c->out[0]))
 			continue;
 		if (old >= 0)
 			f->groups[old].size = 0;

@@ -73,16 +73,6 @@ static int nreaders(const Sched *s, const Value *v) { return s->use0[v->id + 1] 
 static int is_bias_grad(const Node *r);
 static int64_t gid(const Node *n) { return ir_attr_i(n, "fuse", 0); }
 
-static int visible(const Graph *g, const Value *v)
-{
-	for (int i = 0; i < g->noutputs; i++)
-		if (g->outputs[i] == v)
-			return 1;
-	for (int i = 0; i < g->nupdates; i++)
-		if (g->updates[i].value == v)
-			return 1;
-	return g->loss == v;
-}
 
 /* the first position of the group at position j, and its size */
 static int group_span(const Sched *s, int j, int *size)
@@ -230,7 +220,7 @@ static int grad_epilogue(Sched *s, int j)
 	Value *dy = r->in[0];
 	Node *q = dy->def;
 	if (!q || ir_ops[q->op].kclass != K_GEMM || gid(q) || !fuse_product_form(q) || nreaders(s, dy) != 1 ||
-	    visible(g, dy) || r->out[0]->dt != DT_F32)
+	    ir_value_visible(g, dy) || r->out[0]->dt != DT_F32)
 		return 0;
 	if (r->op != OP_RELU_MASK_GRAD && !ir_shape_eq(&r->in[1]->shape, &dy->shape))
 		return 0;
