@@ -274,12 +274,20 @@ int cmd_check(int argc, char **argv)
 		in[i] = random_data(infer->inputs[i], b,
 				    infer->inputs[i]->dt == DT_I64 ? int_range(infer, infer->inputs[i], irange) : 1, &rng);
 	check_infer(&c, &a, m, infer, in, b);
-	if (train && steps)
-		check_train(&c, &a, m, train, in, labels_for(train, b, &rng), b, steps);
+	void *labels = train && steps ? labels_for(train, b, &rng) : NULL;
+	if (labels)
+		check_train(&c, &a, m, train, in, labels, b, steps);
 	printf("check %s on %s: %s (worst error %.3g of tolerance; batch %lld, %d training steps)\n",
 	       o.model, a.device_name(m), c.fails ? "FAILED" : "ok", c.worst, (long long)b,
 	       train ? steps : 0);
 	a.destroy(m);
 	temp_so_remove(&so);
+	for (int i = 0; i < infer->ninputs; i++)
+		free(in[i]);
+	free(in);
+	free(labels);
+	ir_graph_free(infer);
+	if (train)
+		ir_graph_free(train);
 	return c.fails ? EXIT_RUNTIME : 0;
 }
