@@ -49,7 +49,9 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		int ok;
 		switch (gr->kind) {
 		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
-		case CG_G_MOVE: ok = gr->n == 2 && n->op == (i ? OP_CAST : OP_TRANSPOSE); break;
+		case CG_G_MOVE: /* [Transpose, Reshape..., Cast] */
+			ok = i == 0 ? n->op == OP_TRANSPOSE : i == gr->n - 1 ? n->op == OP_CAST : k == K_NONE;
+			break;
 		case CG_G_CASTS:
 			ok = n->op == OP_CAST && n->in[0]->kind == V_PARAM && n->out[0]->dt == gr->nodes[0]->out[0]->dt;
 			break;

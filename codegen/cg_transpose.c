@@ -3,8 +3,9 @@
  * the output dims, and output dim j walks the input with the stride of input dim perm[j].
  * Works for any dtype (the element is copied, not computed). `perm` is checked by the shape
  * rule; every extent is a constant or an expression of the batch B. A Transpose whose result only
- * a float-to-float Cast reads (mixed precision: the operand of a product) runs as one kernel with
- * that Cast (fusion group [Transpose, Cast], passes/fuse.c): the element is converted on store.
+ * a float-to-float Cast reads (mixed precision: the operand of a product), directly or through
+ * Reshapes, runs as one kernel with that Cast (fusion group [Transpose, Reshape..., Cast],
+ * passes/fuse.c): the element is converted on store.
  */
 #include <stdio.h>
 
@@ -23,14 +24,15 @@ static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *
 		snprintf(k.name, sizeof k.name, "k%d_transpose_cast", e->nkernels);
 	cg_arg_out(&k, "y", y);
 	cg_arg_in(&k, "x0", x);
-	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(&y->shape, 0, y->shape.rank, "b"));
+	const Shape *ys = &n->out[0]->shape; /* y may be a Reshape of it: the same elements in order */
+	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(ys, 0, ys->rank, "b"));
 	cg_kernel_open(e, &k);
 	CgBuf *d = &e->dev;
-	cg_printf(d, "\tconst long long n = %s;\n", cg_prod(&y->shape, 0, y->shape.rank, "B"));
+	cg_printf(d, "\tconst long long n = %s;\n", cg_prod(ys, 0, ys->rank, "B"));
 	cg_printf(d, "\t%s {\n\t\tlong long t = i, o = 0;\n", cg_loop("i", "n"));
-	for (int j = y->shape.rank - 1; j >= 0; j--)
-		cg_printf(d, "\t\t{ long long c = t %% %s; t /= %s; o += c * %s; }\n", cg_dim(y->shape.d[j], "B"),
-			  cg_dim(y->shape.d[j], "B"), cg_prod(&x->shape, (int)perm[j] + 1, x->shape.rank, "B"));
+	for (int j = ys->rank - 1; j >= 0; j--)
+		cg_printf(d, "\t\t{ long long c = t %% %s; t /= %s; o += c * %s; }\n", cg_dim(ys->d[j], "B"),
+			  cg_dim(ys->d[j], "B"), cg_prod(&x->shape, (int)perm[j] + 1, x->shape.rank, "B"));
 	cg_printf(d, "\t\ty[i] = %s;\n\t}\n", y->dt == x->dt ? "x0[o]" : cg_st(y->dt, cg_ld(x->dt, "x0[o]")));
 	cg_kernel_close(e, &k);
 	return 0;
@@ -40,5 +42,5 @@ int cg_emit_transpose(CgEmit *e, const Node *n) { return emit_transpose(e, n, n-
 
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr)
 {
-	return emit_transpose(e, gr->nodes[0], gr->nodes[1]->out[0], cg_group_comment(gr));
+	return emit_transpose(e, gr->nodes[0], gr->nodes[gr->n - 1]->out[0], cg_group_comment(gr));
 }

@@ -12,7 +12,8 @@
  *                operand of another shape broadcasts into it; a node joins the latest group
  *                that produces one of its operands;
  *   reduction    such a group followed by the ReduceSum/ReduceMean of one of its values
- *                (the group's index space is the reduction's input), e.g. ReluGrad + bias grad;
+ *                (the group's index space is the reduction's input), e.g. ReluGrad + bias grad,
+ *                and the Cast of one of its values to half precision (mixed precision);
  *   row          such a group followed by a Softmax / LogSoftmax of one of its values along the
  *                last axis, rows of 256 to 4096 elements (the kernel holds a row in shared
  *                memory, so each element is computed once): attention's scale and mask;
@@ -245,10 +246,30 @@ static int join_loss_cast(Fuse *f, int at)
 	return 1;
 }
 
+/* a Cast to half precision of an elementwise member of a reduction group (a gradient that is
+ * also summed into a bias gradient) joins it: the kernel that computes the value at each
+ * element writes its half copy too (apply() keeps the reduction last) */
+static int join_reduce_cast(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	int G = grp_of_value(f, n->in[0]);
+	if (n->op != OP_CAST || G < 0 || f->groups[G].kind != G_REDUCE || !ir_dt_is_half(n->out[0]->dt) ||
+	    ir_ops[n->in[0]->def->op].kclass == K_REDUCE || tensor_count(f, G, at) > FUSE_MAX_TENSORS ||
+	    !can_hoist(f, G, at))
+		return 0;
+	for (int j = f->groups[G].first; j < f->g->nnodes; j++) /* the index space: the summed value's */
+		if (f->grp[j] == G && ir_ops[f->g->nodes[j]->op].kclass == K_REDUCE &&
+		    !ir_shape_eq(&f->g->nodes[j]->in[0]->shape, &n->out[0]->shape))
+			return 0;
+	f->grp[at] = G;
+	f->groups[G].size++;
+	return 1;
+}
+
 static void visit_ew(Fuse *f, int at)
 {
 	const Node *n = f->g->nodes[at];
-	if (join_loss_cast(f, at))
+	if (join_loss_cast(f, at) || join_reduce_cast(f, at))
 		return;
 	int G = producer_group(f, n, &n->out[0]->shape);
 	if (G < 0 || !try_join(f, G, at))
@@ -470,7 +491,8 @@ static void attach_epilogue(Fuse *f, int G)
 }
 
 /* [Transpose, Cast]: a Cast alone in its group whose operand only it reads, made by an
- * ungrouped Transpose, takes the Transpose in */
+ * ungrouped Transpose (through Reshapes, which join too: the transposed layout is theirs),
+ * takes the Transpose in */
 static void attach_transposes(Fuse *f)
 {
 	Graph *g = f->g;
@@ -480,12 +502,20 @@ static void attach_transposes(Fuse *f)
 		if (c->op != OP_CAST || G < 0 || f->groups[G].size != 1 || f->groups[G].kind != G_EW)
 			continue;
 		const Value *t = c->in[0];
-		if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, j) || f->grp[f->pos[t->def->id]] >= 0)
+		int views[4], nv = 0, reader = j;
+		while (t->def && ir_ops[t->def->op].kclass == K_NONE && t->def->op != OP_TRANSPOSE && nv < 4 &&
+		       sole_reader(f, t, reader) && f->grp[f->pos[t->def->id]] < 0) {
+			reader = views[nv++] = f->pos[t->def->id];
+			t = t->def->in[0];
+		}
+		if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, reader) || f->grp[f->pos[t->def->id]] >= 0)
 			continue;
 		int p = f->pos[t->def->id];
 		f->grp[p] = G;
 		f->groups[G].first = p;
-		f->groups[G].size++;
+		f->groups[G].size += 1 + nv;
+		for (int v = 0; v < nv; v++)
+			f->grp[views[v]] = G;
 	}
 }
 
@@ -583,11 +613,18 @@ static void apply(Fuse *f)
 		}
 		if (at != f->groups[G].at)
 			continue;
+		/* members in schedule order, a reduction group's reduction last (a Cast joined after it) */
+		const Node *last = NULL;
 		for (int j = f->groups[G].first; j < g->nnodes; j++)
 			if (f->grp[j] == G) {
 				ir_set_i(g, g->nodes[j], "fuse", next);
-				order[k++] = g->nodes[j];
+				if (f->groups[G].kind == G_REDUCE && ir_ops[g->nodes[j]->op].kclass == K_REDUCE)
+					last = g->nodes[j];
+				else
+					order[k++] = g->nodes[j];
 			}
+		if (last)
+			order[k++] = (Node *)last;
 		next++;
 	}
 	DLCC_ASSERT(k == g->nnodes);
