@@ -33,7 +33,8 @@ static CgGroupKind group_kind(const CgGroup *gr)
 		return CG_G_MOVE;
 	if (gr->nodes[0]->op == OP_CAST && gr->nodes[0]->in[0]->kind == V_PARAM)
 		return CG_G_CASTS;
-	if (last->op == OP_SOFTMAX || last->op == OP_LOG_SOFTMAX)
+	const Node *row = last->op == OP_CAST && gr->n >= 2 ? gr->nodes[gr->n - 2] : last; /* + its half copy */
+	if (row->op == OP_SOFTMAX || row->op == OP_LOG_SOFTMAX)
 		return CG_G_ROW;
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
 }
@@ -41,8 +42,10 @@ static CgGroupKind group_kind(const CgGroup *gr)
 /* members agree with their kind: the shape of the index space, the ops */
 static int check_group(const CgGroup *gr, char *err, size_t errlen)
 {
-	const Shape *dom = gr->kind == CG_G_REDUCE || gr->kind == CG_G_ROW ? &gr->nodes[gr->n - 1]->in[0]->shape
-									    : &gr->nodes[0]->out[0]->shape;
+	int row = gr->n - 1 - (gr->kind == CG_G_ROW && gr->nodes[gr->n - 1]->op == OP_CAST); /* the row op */
+	const Shape *dom = gr->kind == CG_G_REDUCE ? &gr->nodes[gr->n - 1]->in[0]->shape
+			   : gr->kind == CG_G_ROW  ? &gr->nodes[row]->in[0]->shape
+						   : &gr->nodes[0]->out[0]->shape;
 	for (int i = 0; i < gr->n; i++) {
 		const Node *n = gr->nodes[i];
 		KClass k = ir_ops[n->op].kclass;
@@ -66,7 +69,8 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 				n->op == (i ? OP_SOFTMAX_CROSS_ENTROPY_GRAD : OP_SOFTMAX_CROSS_ENTROPY));
 			break;
 		default:
-			ok = (i == gr->n - 1 && (gr->kind == CG_G_REDUCE || gr->kind == CG_G_ROW)) ||
+			ok = (i == gr->n - 1 && gr->kind == CG_G_REDUCE) || (gr->kind == CG_G_ROW && i == row) ||
+			     (gr->kind == CG_G_ROW && i > row && n->op == OP_CAST && n->in[0] == gr->nodes[row]->out[0]) ||
 			     ((k == K_UNARY || k == K_BINARY || n->op == OP_CAST || n->op == OP_WHERE) &&
 			      ir_shape_eq(&n->out[0]->shape, dom));
 		}

@@ -625,26 +625,39 @@ int cg_plan_program(CgPlan *p, CgLayout *L, Graph *g, int training, char *err, s
 	return rc;
 }
 
+/* bytes read and written by the launched nodes: a value read inside the kernel that made it (a
+ * member of its group, except the loss kernel's bias sum, which reads the gradient back) and
+ * a value that never leaves a kernel count once, as written, or not at all */
 size_t cg_plan_traffic(const CgPlan *p, const CgLayout *L)
 {
 	const Graph *g = p->g;
+	int maxid = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		maxid = g->nodes[i]->id > maxid ? g->nodes[i]->id : maxid;
+	int *grp = malloc((maxid + 1) * sizeof *grp); /* by node id: its group, -1 none */
+	for (int i = 0; i < g->nnodes; i++)
+		grp[g->nodes[i]->id] = p->fu.of ? p->fu.of[i] : -1;
 	size_t s = 0;
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
+		int G = grp[n->id];
 		if (ir_ops[n->op].kclass == K_NONE)
 			continue;
 		for (int k = 0; k < n->nin; k++) {
+			const Value *v = n->in[k];
 			/* in a register of the group's kernel, or a fallback's scratch */
-			int seen = p->fu.internal[n->in[k]->id] || p->fu.scratch[n->in[k]->id];
+			int seen = p->fu.internal[v->id] || p->fu.scratch[v->id] ||
+				   (G >= 0 && v->def && grp[v->def->id] == G && p->fu.groups[G].kind != CG_G_LOSS);
 			for (int j = 0; j < k; j++)
-				seen |= n->in[j] == n->in[k];
-			s += seen ? 0 : value_bytes(L, n->in[k]);
+				seen |= n->in[j] == v;
+			s += seen ? 0 : value_bytes(L, v);
 		}
 		for (int k = 0; k < n->nout; k++)
 			s += p->fu.internal[n->out[k]->id] || p->fu.scratch[n->out[k]->id] ? 0 : value_bytes(L, n->out[k]);
 	}
 	for (int i = 0; i < p->ncopies; i++)
 		s += 2 * value_bytes(L, p->copies[i].from);
+	free(grp);
 	return s;
 }
 

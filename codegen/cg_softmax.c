@@ -9,6 +9,8 @@
  *   short rows (A < CG_LONG_ROW at max batch): one thread per row, plain loops (no barrier);
  *   long rows: one block per row, threads stride along the row, block tree reductions
  *   (__syncthreads, uses_sync = 1).
+ * A Softmax / LogSoftmax may also store its result's half-precision copy (a Cast in its fusion
+ * group: attention's probabilities as the next product's operand).
  * Preconditions: float tensors; the axis attribute may be negative (ONNX default -1).
  */
 #include <stdio.h>
@@ -78,7 +80,20 @@ void cg_emit_online_max_sum(CgBuf *d, const char *elem, const char *ind)
 		     "%s\tm = mb;\n%s}\n", ind, ind, ind, ind, ind);
 }
 
-static void emit_phrases(CgBuf *d, RowOp ro, int lng, int cache)
+/* the store of an element: y[o] = value, and its half copy h[o] when half is not DT_F32 (then
+ * y only when y_too: nothing else may read it) */
+static void emit_store(CgBuf *d, const char *kl, const char *value, DType half, int y_too)
+{
+	if (half == DT_F32) {
+		cg_printf(d, "\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n\t\t\ty[o] = %s;\n\t\t}\n", kl,
+			  value);
+		return;
+	}
+	cg_printf(d, "\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n\t\t\tconst R v = %s;\n", kl, value);
+	cg_printf(d, "%s\t\t\th[o] = %s;\n\t\t}\n", y_too ? "\t\t\ty[o] = v;\n" : "", cg_st(half, "v"));
+}
+
+static void emit_phrases(CgBuf *d, RowOp ro, int lng, int cache, DType half, int y_too)
 {
 	const char *kl = lng ? "for (long long k = threadIdx.x; k < A; k += blockDim.x)"
 			     : "for (long long k = 0; k < A; k++)";
@@ -87,8 +102,7 @@ static void emit_phrases(CgBuf *d, RowOp ro, int lng, int cache)
 	if (lng && !cache && ro.max && ro.online) {
 		/* a long row in memory: max and sum in one pass (rescaling the sum when the max grows) */
 		cg_emit_online_max_sum(d, ro.max, "\t\t");
-		cg_printf(d, "\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n\t\t\ty[o] = %s;\n\t\t}\n",
-			  kl, ro.out);
+		emit_store(d, kl, ro.out, half, y_too);
 		return;
 	}
 	if (ro.max) {
@@ -101,8 +115,7 @@ static void emit_phrases(CgBuf *d, RowOp ro, int lng, int cache)
 		     "\t\t\ts += %s;\n\t\t}\n", kl, ro.sum);
 	if (lng)
 		cg_puts(d, "\t\ts = dlcc_block_sum(s, sh);\n");
-	cg_printf(d, "\t\t%s {\n\t\t\tconst long long o = base + k * inner;\n\t\t\ty[o] = %s;\n\t\t}\n", kl,
-		  ro.out);
+	emit_store(d, kl, ro.out, half, y_too);
 }
 
 /* the per-element operands of an op's phrases (bit i: "x<i>[o]" appears) */
@@ -121,6 +134,7 @@ typedef struct {
 	const Node *n;        /* the row op */
 	const CgChain *chain; /* its fused producers (x0 is computed), or NULL */
 	const char *what;     /* comment of a fused kernel, else NULL */
+	const Node *cast;     /* a Cast of the result to half precision written beside it, or NULL */
 } RowKernel;
 
 /*
@@ -149,10 +163,14 @@ static int emit_row(CgEmit *e, const RowKernel *rk)
 	int cache = lng && s->d[axis] > 0 && (size_t)s->d[axis] * npe * rsz <= ROW_CACHE;
 	DLCC_ASSERT(!rk->chain || cache);
 	CgKernel k;
-	cg_kernel_begin(e, &k, rk->chain ? NULL : n, rk->what);
-	if (rk->chain)
+	cg_kernel_begin(e, &k, rk->what ? NULL : n, rk->what);
+	if (rk->what)
 		snprintf(k.name, sizeof k.name, "k%d_fused_%s", e->nkernels, n->op == OP_SOFTMAX ? "softmax" : "logsoftmax");
-	cg_arg_out(&k, "y", y);
+	int y_too = !rk->cast || !e->plan->fu.internal[y->id]; /* y kept beside its half copy */
+	if (y_too)
+		cg_arg_out(&k, "y", y);
+	if (rk->cast)
+		cg_arg_out(&k, "h", rk->cast->out[0]);
 	if (rk->chain)
 		cg_chain_args(&k, rk->chain);
 	else
@@ -189,7 +207,7 @@ static int emit_row(CgEmit *e, const RowKernel *rk)
 				cg_printf(d, "\t\t\tc%d[k] = x%d[o];\n", i, i);
 		cg_puts(d, "\t\t}\n");
 	}
-	emit_phrases(d, ro, lng, cache);
+	emit_phrases(d, ro, lng, cache, rk->cast ? rk->cast->out[0]->dt : DT_F32, y_too);
 	cg_puts(d, "\t}\n");
 	cg_kernel_close(e, &k);
 	return 0;
@@ -197,16 +215,20 @@ static int emit_row(CgEmit *e, const RowKernel *rk)
 
 int cg_emit_softmax(CgEmit *e, const Node *n)
 {
-	RowKernel rk = {n, NULL, NULL};
+	RowKernel rk = {n, NULL, NULL, NULL};
 	return emit_row(e, &rk);
 }
 
+/* [elementwise..., Softmax | LogSoftmax, [Cast]]: the producers computed into the row cache, the
+ * half copy stored beside the result */
 int cg_emit_softmax_group(CgEmit *e, const CgGroup *gr)
 {
-	const Node *n = gr->nodes[gr->n - 1];
+	const Node *cast = gr->nodes[gr->n - 1]->op == OP_CAST ? gr->nodes[gr->n - 1] : NULL;
+	int row = gr->n - 1 - (cast != NULL);
+	const Node *n = gr->nodes[row];
 	CgChain c = {0};
-	if (cg_chain_init(e, &c, gr->nodes, gr->n - 1, &n->in[0]->shape) < 0)
+	if (row > 0 && cg_chain_init(e, &c, gr->nodes, row, &n->in[0]->shape) < 0)
 		return -1;
-	RowKernel rk = {n, &c, cg_group_comment(gr)};
+	RowKernel rk = {n, row > 0 ? &c : NULL, cg_group_comment(gr), cast};
 	return emit_row(e, &rk);
 }

@@ -16,7 +16,8 @@
  *                and the Cast of one of its values to half precision (mixed precision);
  *   row          such a group followed by a Softmax / LogSoftmax of one of its values along the
  *                last axis, rows of 256 to 4096 elements (the kernel holds a row in shared
- *                memory, so each element is computed once): attention's scale and mask;
+ *                memory, so each element is computed once): attention's scale and mask; and a
+ *                Softmax / LogSoftmax (fused or alone) with its Cast to half precision;
  *   loss         SoftmaxCrossEntropy with its SoftmaxCrossEntropyGrad (one kernel reads the
  *                logits), and for class axes under 256 the sum of that gradient over all but
  *                the class axis (the bias gradient), and the gradient's Cast to half precision
@@ -266,10 +267,37 @@ static int join_reduce_cast(Fuse *f, int at)
 	return 1;
 }
 
+/* a Cast to half precision of a Softmax / LogSoftmax (attention's probabilities, the operand of
+ * the next product) joins the row kernel that makes them, standalone or fused: the kernel
+ * writes the half copy beside the result */
+static int join_row_cast(Fuse *f, int at)
+{
+	const Node *n = f->g->nodes[at];
+	const Node *d = n->in[0]->def;
+	if (n->op != OP_CAST || !d || (d->op != OP_SOFTMAX && d->op != OP_LOG_SOFTMAX) || !ir_dt_is_half(n->out[0]->dt) ||
+	    n->in[0]->dt != DT_F32)
+		return 0;
+	int j = f->pos[d->id], G = f->grp[j];
+	if (G >= 0 && (f->groups[G].kind != G_ROW || group_count(f, G, OP_CAST)))
+		return 0;
+	if (G < 0) {
+		G = new_group(f, G_ROW, j);
+		f->groups[G].closed = 1;
+	}
+	if (!can_hoist(f, G, at)) {
+		if (f->groups[G].size == 1) /* the group made here: undo it */
+			f->grp[j] = -1, f->ngroups--;
+		return 0;
+	}
+	f->grp[at] = G;
+	f->groups[G].size++;
+	return 1;
+}
+
 static void visit_ew(Fuse *f, int at)
 {
 	const Node *n = f->g->nodes[at];
-	if (join_loss_cast(f, at) || join_reduce_cast(f, at))
+	if (join_loss_cast(f, at) || join_reduce_cast(f, at) || join_row_cast(f, at))
 		return;
 	int G = producer_group(f, n, &n->out[0]->shape);
 	if (G < 0 || !try_join(f, G, at))
