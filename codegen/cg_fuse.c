@@ -29,7 +29,7 @@ static CgGroupKind group_kind(const CgGroup *gr)
 		return CG_G_LOSS;
 	if (ir_ops[gr->nodes[0]->op].kclass == K_GEMM)
 		return CG_G_GEMM;
-	if (gr->nodes[0]->op == OP_TRANSPOSE)
+	if (gr->nodes[0]->op == OP_TRANSPOSE || gr->nodes[0]->op == OP_CONCAT)
 		return CG_G_MOVE;
 	if (gr->nodes[0]->op == OP_CAST && gr->nodes[0]->in[0]->kind == V_PARAM)
 		return CG_G_CASTS;
@@ -52,8 +52,9 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		int ok;
 		switch (gr->kind) {
 		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
-		case CG_G_MOVE: /* [Transpose, Reshape..., Cast] */
-			ok = i == 0 ? n->op == OP_TRANSPOSE : i == gr->n - 1 ? n->op == OP_CAST : k == K_NONE;
+		case CG_G_MOVE: /* [Transpose, Reshape..., Cast], [Concat, Cast] */
+			ok = i == 0 ? n->op == OP_TRANSPOSE || (n->op == OP_CONCAT && gr->n == 2)
+			     : i == gr->n - 1 ? n->op == OP_CAST : k == K_NONE;
 			break;
 		case CG_G_CASTS:
 			ok = n->op == OP_CAST && n->in[0]->kind == V_PARAM && n->out[0]->dt == gr->nodes[0]->out[0]->dt;

@@ -263,8 +263,10 @@ int cg_emit_relu_mask(CgEmit *e, const Node *n);
  * operands are floats of one dtype */
 const char *cg_gemm_dt(const CgEmit *e, DType dt);
 int cg_gemm_check_float(CgEmit *e, const Node *n);
-/* [Transpose, Cast]: the transpose stores the cast's dtype (cg_transpose.c) */
+/* [Transpose, Reshape..., Cast]: the transpose stores the cast's dtype (cg_transpose.c); [Concat,
+ * Cast]: the concat stores the half copy beside its result (cg_tensor.c) */
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr);
+int cg_emit_concat_cast(CgEmit *e, const CgGroup *gr);
 /* the Casts of parameters to half precision, one multi-tensor launch (cg_scale.c) */
 int cg_emit_param_casts(CgEmit *e, const CgGroup *gr);
 /* y = broadcast(x) [* scale]: used by Expand-like copies and Gemm's C */

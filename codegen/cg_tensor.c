@@ -4,7 +4,8 @@
  *
  * Every kernel is one thread per output element in a grid-stride loop, with extents as
  * constants or expressions of the batch B, except two:
- *   Concat   one kernel over the output, each element copied from the input whose band holds it;
+ *   Concat   one kernel over the output, each element copied from the input whose band holds it
+ *            (with a Cast of the result in its fusion group: also stored as the half copy);
  *   GatherGrad (the scatter-add of an embedding's gradient) is deterministic, without atomics:
  *            dx's axis is cut into at most GG_BANDS bands of rows; a block owns one (outer,
  *            band), zeroes it, then walks all the indices in order (a chunk at a time through
@@ -189,15 +190,20 @@ static int emit_slice_grad(CgEmit *e, const Node *n)
 
 /* one kernel over the output: an element's place along the axis picks the input it copies
  * (the inputs' bands in order, a chain of comparisons) */
-static int emit_concat(CgEmit *e, const Node *n)
+static int emit_concat(CgEmit *e, const Node *n, const Node *cast, const char *what)
 {
-	const Value *y = n->out[0];
-	int axis = (int)ir_attr_i(n, "axis", 0);
+	const Value *y = n->out[0], *h = cast ? cast->out[0] : NULL;
+	int axis = (int)ir_attr_i(n, "axis", 0), y_too = !h || !e->plan->fu.internal[y->id];
 	static const char *const names[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
 	DLCC_ASSERT(n->nin <= 8); /* ops.def: Concat takes 1 to 8 inputs */
 	CgKernel k;
-	cg_kernel_begin(e, &k, n, NULL);
-	cg_arg_out(&k, "y", y);
+	cg_kernel_begin(e, &k, what ? NULL : n, what);
+	if (what)
+		snprintf(k.name, sizeof k.name, "k%d_concat_cast", e->nkernels);
+	if (y_too)
+		cg_arg_out(&k, "y", y);
+	if (h)
+		cg_arg_out(&k, "h", h);
 	for (int i = 0; i < n->nin; i++)
 		cg_arg_in(&k, names[i], n->in[i]);
 	grid_over(&k, &y->shape);
@@ -205,7 +211,8 @@ static int emit_concat(CgEmit *e, const Node *n)
 	CgBuf *d = &e->dev;
 	cg_printf(d, "\tconst long long n = %s, Y = %s, inner = %s;\n", numel(y), cg_prod(&y->shape, axis, y->shape.rank, "B"),
 		  cg_prod(&y->shape, axis + 1, y->shape.rank, "B"));
-	cg_printf(d, "\t%s {\n\t\tconst long long o = i / Y, r = i %% Y;\n", cg_loop("i", "n"));
+	cg_printf(d, "\t%s {\n\t\tconst long long o = i / Y, r = i %% Y;\n\t\t%s v;\n", cg_loop("i", "n"),
+		  cg_etype(y->dt));
 	char at[512] = "0";
 	for (int i = 0; i < n->nin; i++) {
 		const Value *x = n->in[i];
@@ -217,12 +224,21 @@ static int emit_concat(CgEmit *e, const Node *n)
 			cg_printf(d, "\t\t%sif (r < (%s) * inner)\n", i ? "else " : "", end);
 		else if (n->nin > 1)
 			cg_puts(d, "\t\telse\n");
-		cg_printf(d, "\t\t\ty[i] = %s[o * (%s) + r - (%s) * inner];\n", names[i], band, at);
+		cg_printf(d, "\t\t\tv = %s[o * (%s) + r - (%s) * inner];\n", names[i], band, at);
 		snprintf(at, sizeof at, "%s", end);
 	}
+	if (y_too)
+		cg_puts(d, "\t\ty[i] = v;\n");
+	if (h)
+		cg_printf(d, "\t\th[i] = %s;\n", cg_st(h->dt, cg_ld(y->dt, "v")));
 	cg_puts(d, "\t}\n");
 	cg_kernel_close(e, &k);
 	return 0;
+}
+
+int cg_emit_concat_cast(CgEmit *e, const CgGroup *gr)
+{
+	return emit_concat(e, gr->nodes[0], gr->nodes[gr->n - 1], cg_group_comment(gr));
 }
 
 static int emit_trilu(CgEmit *e, const Node *n)
@@ -255,7 +271,7 @@ int cg_emit_tensor(CgEmit *e, const Node *n)
 	case OP_GATHER_GRAD: return emit_gather_grad(e, n);
 	case OP_SLICE: return emit_slice(e, n);
 	case OP_SLICE_GRAD: return emit_slice_grad(e, n);
-	case OP_CONCAT: return emit_concat(e, n);
+	case OP_CONCAT: return emit_concat(e, n, NULL, NULL);
 	case OP_TRILU: return emit_trilu(e, n);
 	case OP_WHERE: return cg_emit_map(e, n, "a ? b : c");
 	case OP_CAST: return cg_emit_map(e, n, n->out[0]->dt == DT_BOOL ? "a != 0" : "a");

@@ -42,5 +42,7 @@ int cg_emit_transpose(CgEmit *e, const Node *n) { return emit_transpose(e, n, n-
 
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr)
 {
+	if (gr->nodes[0]->op == OP_CONCAT)
+		return cg_emit_concat_cast(e, gr);
 	return emit_transpose(e, gr->nodes[0], gr->nodes[gr->n - 1]->out[0], cg_group_comment(gr));
 }

@@ -28,8 +28,9 @@
  *                a bias vector along its last axis, joins that group as its first member:
  *                codegen makes them one cuBLASLt call with a BIAS / RELU_BIAS epilogue
  *                (codegen/cg_gemm.c).
- *   move         a Transpose whose result only a float-to-float Cast reads, with that Cast
- *                (mixed precision: the transposed operand of a product is stored in half);
+ *   move         a Transpose whose result only a float-to-float Cast reads (through Reshapes),
+ *                with that Cast (mixed precision: the transposed operand of a product is stored
+ *                in half), and a Concat with the Cast of its result;
  *   casts        every Cast of a parameter to half precision (mixed precision: the weights'
  *                copies for the products), in one multi-tensor launch where the first runs.
  * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
@@ -520,7 +521,8 @@ static void attach_epilogue(Fuse *f, int G)
 
 /* [Transpose, Cast]: a Cast alone in its group whose operand only it reads, made by an
  * ungrouped Transpose (through Reshapes, which join too: the transposed layout is theirs),
- * takes the Transpose in */
+ * takes the Transpose in; a Cast of a Concat's result joins the Concat (one kernel writes the
+ * half copy beside the result) */
 static void attach_transposes(Fuse *f)
 {
 	Graph *g = f->g;
@@ -535,6 +537,14 @@ static void attach_transposes(Fuse *f)
 		       sole_reader(f, t, reader) && f->grp[f->pos[t->def->id]] < 0) {
 			reader = views[nv++] = f->pos[t->def->id];
 			t = t->def->in[0];
+		}
+		if (t->def && t->def->op == OP_CONCAT && !nv && f->grp[f->pos[t->def->id]] < 0) {
+			/* [Concat, Cast]: the Cast moves up to the Concat (others may read the f32 result) */
+			int p = f->pos[t->def->id];
+			f->grp[p] = G;
+			f->groups[G].first = f->groups[G].at = p;
+			f->groups[G].size++;
+			continue;
 		}
 		if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, reader) || f->grp[f->pos[t->def->id]] >= 0)
 			continue;
