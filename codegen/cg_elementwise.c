@@ -169,9 +169,11 @@ static void emit_member(CgBuf *d, const CgChain *c, const Node *m, const char *i
 		snprintf(src, sizeof src, j >= 0 ? "a%d" : "v%d", j >= 0 ? j : x->id);
 		cg_printf(d, "%s\tconst %s %s = %s;\n", ind, cg_ctype(x->dt), opn[k], src);
 	}
-	/* a Cast in a chain is between float types (passes/fuse.c): conversion happens at the store */
-	const char *body = c->map_body ? c->map_body : m->op == OP_CAST ? "a" : m->op == OP_WHERE ? "a ? b : c"
-										  : ir_ops[m->op].body;
+	/* a Cast in a chain is between float types (passes/fuse.c): the value is rounded to a half
+	 * type here (members after it read the rounded value) and converted again at the store */
+	const char *body = c->map_body ? c->map_body
+			   : m->op == OP_CAST ? (ir_dt_is_half(y->dt) ? cg_ld(y->dt, cg_st(y->dt, "a")) : "a")
+			   : m->op == OP_WHERE ? "a ? b : c" : ir_ops[m->op].body;
 	if (!c->map_body)
 		cg_emit_act_attrs(d, m, body);
 	cg_printf(d, "%s\tv%d = (%s)(%s);\n%s}\n", ind, y->id, cg_ctype(y->dt), body, ind);

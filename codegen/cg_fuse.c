@@ -29,7 +29,7 @@ static CgGroupKind group_kind(const CgGroup *gr)
 		return CG_G_LOSS;
 	if (ir_ops[gr->nodes[0]->op].kclass == K_GEMM)
 		return CG_G_GEMM;
-	if (gr->nodes[0]->op == OP_TRANSPOSE || gr->nodes[0]->op == OP_CONCAT)
+	if (gr->nodes[0]->op == OP_TRANSPOSE || gr->nodes[0]->op == OP_CONCAT || gr->nodes[0]->op == OP_SLICE)
 		return CG_G_MOVE;
 	if (gr->nodes[0]->op == OP_CAST && gr->nodes[0]->in[0]->kind == V_PARAM)
 		return CG_G_CASTS;
@@ -37,6 +37,26 @@ static CgGroupKind group_kind(const CgGroup *gr)
 	if (row->op == OP_SOFTMAX || row->op == OP_LOG_SOFTMAX)
 		return CG_G_ROW;
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
+}
+
+/* member i of a move group: [Concat, Cast], or an optional Slice, Reshapes, one Transpose, and
+ * Reshapes with a last Cast after it */
+static int move_member(const CgGroup *gr, int i)
+{
+	const Node *n = gr->nodes[i];
+	if (gr->nodes[0]->op == OP_CONCAT)
+		return gr->n == 2 && (i ? n->op == OP_CAST : 1);
+	int t = -1;
+	for (int j = 0; j < gr->n; j++)
+		if (gr->nodes[j]->op == OP_TRANSPOSE)
+			t = t < 0 ? j : -2;
+	if (t < 0)
+		return 0;
+	if (i == t || (i == 0 && n->op == OP_SLICE))
+		return 1;
+	if (i == gr->n - 1 && i > t)
+		return n->op == OP_CAST;
+	return ir_ops[n->op].kclass == K_NONE && (i < t || gr->nodes[gr->n - 1]->op == OP_CAST);
 }
 
 /* members agree with their kind: the shape of the index space, the ops */
@@ -52,9 +72,8 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		int ok;
 		switch (gr->kind) {
 		case CG_G_OPTIM: ok = n->op == gr->nodes[0]->op; break;
-		case CG_G_MOVE: /* [Transpose, Reshape..., Cast], [Concat, Cast] */
-			ok = i == 0 ? n->op == OP_TRANSPOSE || (n->op == OP_CONCAT && gr->n == 2)
-			     : i == gr->n - 1 ? n->op == OP_CAST : k == K_NONE;
+		case CG_G_MOVE: /* [Slice, Reshape...]? [Transpose, Reshape..., Cast]?, or [Concat, Cast] */
+			ok = move_member(gr, i);
 			break;
 		case CG_G_CASTS:
 			ok = n->op == OP_CAST && n->in[0]->kind == V_PARAM && n->out[0]->dt == gr->nodes[0]->out[0]->dt;

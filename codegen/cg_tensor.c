@@ -131,6 +131,20 @@ static void slice_plan(const Node *n, int rank, int64_t *start, int64_t *step, i
 		start[ax[i]] = st[i], step[ax[i]] = sp[i], cut[ax[i]] = 1;
 }
 
+void cg_slice_offset(CgBuf *d, const Node *n, const char *flat, const char *out, const char *ind)
+{
+	const Value *x = n->in[0], *y = n->out[0];
+	int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
+	int cut[IR_MAX_RANK];
+	slice_plan(n, x->shape.rank, start, step, cut);
+	cg_printf(d, "%s{\n%s\tlong long t = %s, q = 0;\n", ind, ind, flat);
+	for (int j = y->shape.rank - 1; j >= 0; j--)
+		cg_printf(d, "%s\t{ const long long c = t %% %s; t /= %s; q += (%lldLL + c * %lldLL) * %s; }\n", ind,
+			  cg_dim(y->shape.d[j], "B"), cg_dim(y->shape.d[j], "B"), (long long)start[j],
+			  (long long)step[j], cg_prod(&x->shape, j + 1, x->shape.rank, "B"));
+	cg_printf(d, "%s\t%s = q;\n%s}\n", ind, out, ind);
+}
+
 /* y = x[start + c * step] per dim */
 static int emit_slice(CgEmit *e, const Node *n)
 {

@@ -5,14 +5,16 @@
  * rule; every extent is a constant or an expression of the batch B. A Transpose whose result only
  * a float-to-float Cast reads (mixed precision: the operand of a product), directly or through
  * Reshapes, runs as one kernel with that Cast (fusion group [Transpose, Reshape..., Cast],
- * passes/fuse.c): the element is converted on store.
+ * passes/fuse.c): the element is converted on store. A Slice whose result only the Transpose
+ * reads (through Reshapes) joins too: the kernel reads the sliced elements in place.
  */
 #include <stdio.h>
 
 #include "codegen/cg_internal.h"
 
-/* y = transpose of n's input, stored as y's dtype (n's result, or a Cast of it) */
-static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *what)
+/* y = transpose of n's input, stored as y's dtype (n's result, or a Cast of it); with a slice,
+ * n's input is (a Reshape of) that Slice's result, read in place from the Slice's input */
+static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *what, const Node *slice)
 {
 	const Value *x = n->in[0];
 	int cnt = 0;
@@ -23,7 +25,7 @@ static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *
 	if (what)
 		snprintf(k.name, sizeof k.name, "k%d_transpose_cast", e->nkernels);
 	cg_arg_out(&k, "y", y);
-	cg_arg_in(&k, "x0", x);
+	cg_arg_in(&k, "x0", slice ? slice->in[0] : x);
 	const Shape *ys = &n->out[0]->shape; /* y may be a Reshape of it: the same elements in order */
 	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%s)", cg_prod(ys, 0, ys->rank, "b"));
 	cg_kernel_open(e, &k);
@@ -33,16 +35,23 @@ static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *
 	for (int j = ys->rank - 1; j >= 0; j--)
 		cg_printf(d, "\t\t{ long long c = t %% %s; t /= %s; o += c * %s; }\n", cg_dim(ys->d[j], "B"),
 			  cg_dim(ys->d[j], "B"), cg_prod(&x->shape, (int)perm[j] + 1, x->shape.rank, "B"));
+	if (slice)
+		cg_slice_offset(d, slice, "o", "o", "\t\t");
 	cg_printf(d, "\t\ty[i] = %s;\n\t}\n", y->dt == x->dt ? "x0[o]" : cg_st(y->dt, cg_ld(x->dt, "x0[o]")));
 	cg_kernel_close(e, &k);
 	return 0;
 }
 
-int cg_emit_transpose(CgEmit *e, const Node *n) { return emit_transpose(e, n, n->out[0], NULL); }
+int cg_emit_transpose(CgEmit *e, const Node *n) { return emit_transpose(e, n, n->out[0], NULL, NULL); }
 
+/* a move group (cg_fuse.c move_member): its Transpose writes the group's last result */
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr)
 {
 	if (gr->nodes[0]->op == OP_CONCAT)
 		return cg_emit_concat_cast(e, gr);
-	return emit_transpose(e, gr->nodes[0], gr->nodes[gr->n - 1]->out[0], cg_group_comment(gr));
+	const Node *t = NULL;
+	for (int i = 0; i < gr->n; i++)
+		t = gr->nodes[i]->op == OP_TRANSPOSE ? gr->nodes[i] : t;
+	return emit_transpose(e, t, gr->nodes[gr->n - 1]->out[0], cg_group_comment(gr),
+			      gr->nodes[0]->op == OP_SLICE ? gr->nodes[0] : NULL);
 }

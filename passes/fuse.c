@@ -30,7 +30,8 @@
  *                (codegen/cg_gemm.c).
  *   move         a Transpose whose result only a float-to-float Cast reads (through Reshapes),
  *                with that Cast (mixed precision: the transposed operand of a product is stored
- *                in half), and a Concat with the Cast of its result;
+ *                in half), and a Concat with the Cast of its result; a Slice whose result only
+ *                a Transpose reads (through Reshapes) joins it (with or without a Cast);
  *   casts        every Cast of a parameter to half precision (mixed precision: the weights'
  *                copies for the products), in one multi-tensor launch where the first runs.
  * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
@@ -523,6 +524,53 @@ static void attach_epilogue(Fuse *f, int G)
  * ungrouped Transpose (through Reshapes, which join too: the transposed layout is theirs),
  * takes the Transpose in; a Cast of a Concat's result joins the Concat (one kernel writes the
  * half copy beside the result) */
+/* from the node at position `reader`, up its operand v through Reshapes that only the chain
+ * reads and no group holds (at most 4): their positions in views, the count in *nv, the value
+ * they view (v itself when none); *reader becomes the position of the last view */
+static const Value *up_views(const Fuse *f, const Value *v, int *reader, int *views, int *nv)
+{
+	*nv = 0;
+	while (v->def && ir_ops[v->def->op].kclass == K_NONE && *nv < 4 && sole_reader(f, v, *reader) &&
+	       f->grp[f->pos[v->def->id]] < 0) {
+		*reader = views[(*nv)++] = f->pos[v->def->id];
+		v = v->def->in[0];
+	}
+	return v;
+}
+
+/* nodes at positions views[0..nv) and p join group G, which now starts at p */
+static void join_chain(Fuse *f, int G, int p, const int *views, int nv)
+{
+	f->grp[p] = G;
+	f->groups[G].first = p < f->groups[G].first ? p : f->groups[G].first;
+	f->groups[G].size += 1 + nv;
+	for (int v = 0; v < nv; v++)
+		f->grp[views[v]] = G;
+}
+
+/* [Slice, Reshape..., Transpose, ...]: a Slice whose result only a Transpose reads (through
+ * Reshapes) — attention's split of q, k, v into heads — joins the Transpose's move group, or
+ * makes one with it: the transpose reads the slice's elements in place */
+static void attach_slices(Fuse *f)
+{
+	Graph *g = f->g;
+	for (int j = 0; j < g->nnodes; j++) {
+		const Node *t = g->nodes[j];
+		int G = f->grp[j];
+		if (t->op != OP_TRANSPOSE || (G >= 0 && (f->groups[G].kind != G_EW || f->groups[G].first != j)))
+			continue;
+		int views[4], nv, reader = j;
+		const Value *x = up_views(f, t->in[0], &reader, views, &nv);
+		if (!x->def || x->def->op != OP_SLICE || !sole_reader(f, x, reader) || f->grp[f->pos[x->def->id]] >= 0)
+			continue;
+		if (G < 0) {
+			G = new_group(f, G_EW, j);
+			f->groups[G].closed = 1;
+		}
+		join_chain(f, G, f->pos[x->def->id], views, nv);
+	}
+}
+
 static void attach_transposes(Fuse *f)
 {
 	Graph *g = f->g;
@@ -531,13 +579,8 @@ static void attach_transposes(Fuse *f)
 		int G = f->grp[j];
 		if (c->op != OP_CAST || G < 0 || f->groups[G].size != 1 || f->groups[G].kind != G_EW)
 			continue;
-		const Value *t = c->in[0];
-		int views[4], nv = 0, reader = j;
-		while (t->def && ir_ops[t->def->op].kclass == K_NONE && t->def->op != OP_TRANSPOSE && nv < 4 &&
-		       sole_reader(f, t, reader) && f->grp[f->pos[t->def->id]] < 0) {
-			reader = views[nv++] = f->pos[t->def->id];
-			t = t->def->in[0];
-		}
+		int views[4], nv, reader = j;
+		const Value *t = up_views(f, c->in[0], &reader, views, &nv);
 		if (t->def && t->def->op == OP_CONCAT && !nv && f->grp[f->pos[t->def->id]] < 0) {
 			/* [Concat, Cast]: the Cast moves up to the Concat (others may read the f32 result) */
 			int p = f->pos[t->def->id];
@@ -548,12 +591,7 @@ static void attach_transposes(Fuse *f)
 		}
 		if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, reader) || f->grp[f->pos[t->def->id]] >= 0)
 			continue;
-		int p = f->pos[t->def->id];
-		f->grp[p] = G;
-		f->groups[G].first = p;
-		f->groups[G].size += 1 + nv;
-		for (int v = 0; v < nv; v++)
-			f->grp[views[v]] = G;
+		join_chain(f, G, f->pos[t->def->id], views, nv);
 	}
 }
 
@@ -691,6 +729,7 @@ int pass_fuse(Graph *g)
 	walk(&f);
 	attach_epilogues(&f);
 	attach_transposes(&f);
+	attach_slices(&f);
 	group_param_casts(&f);
 	apply(&f);
 	fuse_grad_epilogues(g);

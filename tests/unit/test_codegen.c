@@ -928,3 +928,45 @@ Test(codegen, relu_mask)
 	th_check_infer(g, 4, 3, 5);
 	ir_graph_free(g);
 }
+
+/* the move groups of passes/fuse.c against the interpreter: attention's split into heads (a
+ * Slice read in place by its Transpose, with and without the Cast to half), the merge of the
+ * heads ([Transpose, Reshape, Cast]), a Concat writing its half copy beside its result */
+Test(codegen, move_groups)
+{
+	Graph *g = ir_graph_new("moves");
+	Value *x = th_input(g, "x", SHAPE(-1, 4, 18));
+	Value *parts[3];
+	for (int i = 0; i < 3; i++) {
+		Node *n = ir_begin(g, OP_SLICE, NULL, 1, &x);
+		ir_set_ints(g, n, "axes", 1, (int64_t[]){2});
+		ir_set_ints(g, n, "starts", 1, (int64_t[]){6 * i});
+		ir_set_ints(g, n, "ends", 1, (int64_t[]){6 * i + 6});
+		ir_set_ints(g, n, "steps", 1, (int64_t[]){1});
+		Value *s = th_gfin(g, n);
+		n = ir_begin(g, OP_RESHAPE, NULL, 1, &s);
+		ir_set_ints(g, n, "shape", 4, (int64_t[]){-1, 4, 2, 3});
+		Value *r = th_gfin(g, n);
+		n = ir_begin(g, OP_TRANSPOSE, NULL, 1, &r);
+		ir_set_ints(g, n, "perm", 4, (int64_t[]){0, 2, 1, 3});
+		parts[i] = th_gfin(g, n); /* [N,2,4,3] */
+	}
+	th_out(g, cast(g, cast(g, parts[0], "bf16"), "f32"));
+	th_out(g, parts[1]);
+	Node *n = ir_begin(g, OP_TRANSPOSE, NULL, 1, &parts[2]);
+	ir_set_ints(g, n, "perm", 4, (int64_t[]){0, 2, 1, 3});
+	Value *t = th_gfin(g, n);
+	n = ir_begin(g, OP_RESHAPE, NULL, 1, &t);
+	ir_set_ints(g, n, "shape", 3, (int64_t[]){-1, 4, 6});
+	th_out(g, cast(g, cast(g, th_gfin(g, n), "bf16"), "f32"));
+	Value *cat = attr_op(g, OP_CONCAT, 2, (Value *[]){parts[1], parts[2]}, "axis", 1); /* [N,4,4,3] */
+	th_out(g, cat);
+	th_out(g, cast(g, cast(g, cat, "f16"), "f32"));
+	cr_assert_eq(pass_fuse(g), 0, "%s", g->err);
+	int moves = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		moves += g->nodes[i]->op == OP_SLICE && ir_attr_i(g->nodes[i], "fuse", 0) > 0;
+	cr_assert_eq(moves, 3, "every Slice in its Transpose's group");
+	th_check_infer(g, 4, 3, 5);
+	ir_graph_free(g);
+}
