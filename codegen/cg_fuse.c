@@ -30,7 +30,7 @@ static CgGroupKind group_kind(const CgGroup *gr)
 	if (ir_ops[gr->nodes[0]->op].kclass == K_GEMM)
 		return CG_G_GEMM;
 	if (gr->nodes[0]->op == OP_TRANSPOSE || gr->nodes[0]->op == OP_CONCAT || gr->nodes[0]->op == OP_SLICE)
-		return CG_G_MOVE;
+		return CG_G_MOVE; /* (a move group that ends in a Concat starts with a Transpose) */
 	if (gr->nodes[0]->op == OP_CAST && gr->nodes[0]->in[0]->kind == V_PARAM)
 		return CG_G_CASTS;
 	const Node *row = last->op == OP_CAST && gr->n >= 2 ? gr->nodes[gr->n - 2] : last; /* + its half copy */
@@ -39,14 +39,17 @@ static CgGroupKind group_kind(const CgGroup *gr)
 	return ir_ops[last->op].kclass == K_REDUCE ? CG_G_REDUCE : CG_G_EW;
 }
 
-/* member i of a move group: [Concat, Cast], or an optional Slice, Reshapes, one Transpose, and
- * Reshapes with a last Cast after it */
+/* member i of a move group: Transposes (each with its Reshapes) into a Concat, then an optional
+ * Cast; or an optional Slice, Reshapes, one Transpose, and Reshapes with a last Cast after it */
 static int move_member(const CgGroup *gr, int i)
 {
 	const Node *n = gr->nodes[i];
-	if (gr->nodes[0]->op == OP_CONCAT)
-		return gr->n == 2 && (i ? n->op == OP_CAST : 1);
-	int t = -1;
+	int c = -1, t = -1;
+	for (int j = 0; j < gr->n; j++)
+		c = gr->nodes[j]->op == OP_CONCAT ? j : c;
+	if (c >= 0) /* [Transpose, Reshape...]* Concat [Cast] */
+		return i < c ? n->op == OP_TRANSPOSE || ir_ops[n->op].kclass == K_NONE
+		       : i == c ? 1 : i == c + 1 && i == gr->n - 1 && n->op == OP_CAST;
 	for (int j = 0; j < gr->n; j++)
 		if (gr->nodes[j]->op == OP_TRANSPOSE)
 			t = t < 0 ? j : -2;

@@ -266,7 +266,9 @@ int cg_gemm_check_float(CgEmit *e, const Node *n);
 /* [Transpose, Reshape..., Cast]: the transpose stores the cast's dtype (cg_transpose.c); [Concat,
  * Cast]: the concat stores the half copy beside its result (cg_tensor.c) */
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr);
-int cg_emit_concat_cast(CgEmit *e, const CgGroup *gr);
+int cg_emit_concat_group(CgEmit *e, const CgGroup *gr);
+/* a block setting `out` to the offset in Transpose t's input of its result's element `flat` */
+void cg_transpose_offset(CgBuf *d, const Node *t, const char *flat, const char *out, const char *ind);
 /* a block setting `out` to the offset in Slice n's input of its result's element `flat` */
 void cg_slice_offset(CgBuf *d, const Node *n, const char *flat, const char *out, const char *ind);
 /* the Casts of parameters to half precision, one multi-tensor launch (cg_scale.c) */

@@ -5,7 +5,8 @@
  * Every kernel is one thread per output element in a grid-stride loop, with extents as
  * constants or expressions of the batch B, except two:
  *   Concat   one kernel over the output, each element copied from the input whose band holds it
- *            (with a Cast of the result in its fusion group: also stored as the half copy);
+ *            (in a fusion group: reading inputs that are transposes in place, and storing
+ *            the half copy that a Cast of the result makes);
  *   GatherGrad (the scatter-add of an embedding's gradient) is deterministic, without atomics:
  *            dx's axis is cut into at most GG_BANDS bands of rows; a block owns one (outer,
  *            band), zeroes it, then walks all the indices in order (a chunk at a time through
@@ -204,7 +205,8 @@ static int emit_slice_grad(CgEmit *e, const Node *n)
 
 /* one kernel over the output: an element's place along the axis picks the input it copies
  * (the inputs' bands in order, a chain of comparisons) */
-static int emit_concat(CgEmit *e, const Node *n, const Node *cast, const char *what)
+/* through[i]: a Transpose whose result (through Reshapes) is input i, read in place; NULL */
+static int emit_concat(CgEmit *e, const Node *n, const Node *cast, const char *what, const Node *const *through)
 {
 	const Value *y = n->out[0], *h = cast ? cast->out[0] : NULL;
 	int axis = (int)ir_attr_i(n, "axis", 0), y_too = !h || !e->plan->fu.internal[y->id];
@@ -213,13 +215,13 @@ static int emit_concat(CgEmit *e, const Node *n, const Node *cast, const char *w
 	CgKernel k;
 	cg_kernel_begin(e, &k, what ? NULL : n, what);
 	if (what)
-		snprintf(k.name, sizeof k.name, "k%d_concat_cast", e->nkernels);
+		snprintf(k.name, sizeof k.name, "k%d_concat%s", e->nkernels, h ? "_cast" : "");
 	if (y_too)
 		cg_arg_out(&k, "y", y);
 	if (h)
 		cg_arg_out(&k, "h", h);
 	for (int i = 0; i < n->nin; i++)
-		cg_arg_in(&k, names[i], n->in[i]);
+		cg_arg_in(&k, names[i], through && through[i] ? through[i]->in[0] : n->in[i]);
 	grid_over(&k, &y->shape);
 	cg_kernel_open(e, &k);
 	CgBuf *d = &e->dev;
@@ -235,12 +237,18 @@ static int emit_concat(CgEmit *e, const Node *n, const Node *cast, const char *w
 		if (snprintf(end, sizeof end, "%s + %s", at, cg_dim(x->shape.d[axis], "B")) >= (int)sizeof end)
 			return cg_fail(e->err, e->errlen, "codegen: node '%s' (Concat): extents too long", n->name);
 		if (i < n->nin - 1)
-			cg_printf(d, "\t\t%sif (r < (%s) * inner)\n", i ? "else " : "", end);
+			cg_printf(d, "\t\t%sif (r < (%s) * inner) {\n", i ? "} else " : "", end);
 		else if (n->nin > 1)
-			cg_puts(d, "\t\telse\n");
-		cg_printf(d, "\t\t\tv = %s[o * (%s) + r - (%s) * inner];\n", names[i], band, at);
+			cg_puts(d, "\t\t} else {\n");
+		else
+			cg_puts(d, "\t\t{\n");
+		cg_printf(d, "\t\t\tlong long q = o * (%s) + r - (%s) * inner;\n", band, at);
+		if (through && through[i])
+			cg_transpose_offset(d, through[i], "q", "q", "\t\t\t");
+		cg_printf(d, "\t\t\tv = %s[q];\n", names[i]);
 		snprintf(at, sizeof at, "%s", end);
 	}
+	cg_puts(d, "\t\t}\n");
 	if (y_too)
 		cg_puts(d, "\t\ty[i] = v;\n");
 	if (h)
@@ -250,10 +258,24 @@ static int emit_concat(CgEmit *e, const Node *n, const Node *cast, const char *w
 	return 0;
 }
 
-int cg_emit_concat_cast(CgEmit *e, const CgGroup *gr)
+/* [Transpose, Reshape..., ]* Concat [, Cast]: the Concat reads the transposes' inputs in place
+ * and writes its result and / or the half copy */
+int cg_emit_concat_group(CgEmit *e, const CgGroup *gr)
 {
-	return emit_concat(e, gr->nodes[0], gr->nodes[gr->n - 1], cg_group_comment(gr));
+	int c = 0;
+	while (gr->nodes[c]->op != OP_CONCAT)
+		c++;
+	const Node *n = gr->nodes[c], *through[8] = {0};
+	for (int i = 0; i < n->nin; i++) {
+		const Value *x = n->in[i];
+		while (x->def && ir_ops[x->def->op].kclass == K_NONE)
+			x = x->def->in[0];
+		for (int j = 0; j < c; j++)
+			through[i] = gr->nodes[j]->op == OP_TRANSPOSE && gr->nodes[j]->out[0] == x ? gr->nodes[j] : through[i];
+	}
+	return emit_concat(e, n, c + 1 < gr->n ? gr->nodes[gr->n - 1] : NULL, cg_group_comment(gr), through);
 }
+
 
 static int emit_trilu(CgEmit *e, const Node *n)
 {
@@ -285,7 +307,7 @@ int cg_emit_tensor(CgEmit *e, const Node *n)
 	case OP_GATHER_GRAD: return emit_gather_grad(e, n);
 	case OP_SLICE: return emit_slice(e, n);
 	case OP_SLICE_GRAD: return emit_slice_grad(e, n);
-	case OP_CONCAT: return emit_concat(e, n, NULL, NULL);
+	case OP_CONCAT: return emit_concat(e, n, NULL, NULL, NULL);
 	case OP_TRILU: return emit_trilu(e, n);
 	case OP_WHERE: return cg_emit_map(e, n, "a ? b : c");
 	case OP_CAST: return cg_emit_map(e, n, n->out[0]->dt == DT_BOOL ? "a != 0" : "a");

@@ -44,11 +44,25 @@ static int emit_transpose(CgEmit *e, const Node *n, const Value *y, const char *
 
 int cg_emit_transpose(CgEmit *e, const Node *n) { return emit_transpose(e, n, n->out[0], NULL, NULL); }
 
+void cg_transpose_offset(CgBuf *d, const Node *t, const char *flat, const char *out, const char *ind)
+{
+	const Shape *xs = &t->in[0]->shape, *ys = &t->out[0]->shape;
+	int cnt = 0;
+	const int64_t *perm = ir_attr_ints(t, "perm", &cnt);
+	DLCC_ASSERT(perm && cnt == xs->rank);
+	cg_printf(d, "%s{\n%s\tlong long tt = %s, qq = 0;\n", ind, ind, flat);
+	for (int j = ys->rank - 1; j >= 0; j--)
+		cg_printf(d, "%s\t{ const long long c = tt %% %s; tt /= %s; qq += c * %s; }\n", ind, cg_dim(ys->d[j], "B"),
+			  cg_dim(ys->d[j], "B"), cg_prod(xs, (int)perm[j] + 1, xs->rank, "B"));
+	cg_printf(d, "%s\t%s = qq;\n%s}\n", ind, out, ind);
+}
+
 /* a move group (cg_fuse.c move_member): its Transpose writes the group's last result */
 int cg_emit_transpose_cast(CgEmit *e, const CgGroup *gr)
 {
-	if (gr->nodes[0]->op == OP_CONCAT)
-		return cg_emit_concat_cast(e, gr);
+	for (int i = 0; i < gr->n; i++)
+		if (gr->nodes[i]->op == OP_CONCAT)
+			return cg_emit_concat_group(e, gr);
 	const Node *t = NULL;
 	for (int i = 0; i < gr->n; i++)
 		t = gr->nodes[i]->op == OP_TRANSPOSE ? gr->nodes[i] : t;

@@ -31,7 +31,8 @@
  *   move         a Transpose whose result only a float-to-float Cast reads (through Reshapes),
  *                with that Cast (mixed precision: the transposed operand of a product is stored
  *                in half), and a Concat with the Cast of its result; a Slice whose result only
- *                a Transpose reads (through Reshapes) joins it (with or without a Cast);
+ *                a Transpose reads (through Reshapes) joins it (with or without a Cast); and
+ *                Transposes whose results only a Concat reads join the Concat;
  *   casts        every Cast of a parameter to half precision (mixed precision: the weights'
  *                copies for the products), in one multi-tensor launch where the first runs.
  * So that the pre-activation is not needed afterwards, ReluGrad(dy, x) reads Relu(x) instead of
@@ -571,6 +572,32 @@ static void attach_slices(Fuse *f)
 	}
 }
 
+/* [Transpose, Reshape...]* Concat: the Transposes whose results only a Concat reads (through
+ * Reshapes) — the gradient of attention's split into heads — join the Concat's group, or make
+ * one with it: the Concat reads their inputs in place */
+static void attach_concat_inputs(Fuse *f)
+{
+	Graph *g = f->g;
+	for (int j = 0; j < g->nnodes; j++) {
+		const Node *c = g->nodes[j];
+		int G = f->grp[j];
+		if (c->op != OP_CONCAT || (G >= 0 && (f->groups[G].kind != G_EW || f->groups[G].first != j)))
+			continue;
+		for (int i = 0; i < c->nin; i++) {
+			int views[4], nv, reader = j;
+			const Value *t = up_views(f, c->in[i], &reader, views, &nv);
+			if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, reader) ||
+			    f->grp[f->pos[t->def->id]] >= 0)
+				continue;
+			if (G < 0) {
+				G = new_group(f, G_EW, j);
+				f->groups[G].closed = 1;
+			}
+			join_chain(f, G, f->pos[t->def->id], views, nv);
+		}
+	}
+}
+
 static void attach_transposes(Fuse *f)
 {
 	Graph *g = f->g;
@@ -730,6 +757,7 @@ int pass_fuse(Graph *g)
 	attach_epilogues(&f);
 	attach_transposes(&f);
 	attach_slices(&f);
+	attach_concat_inputs(&f);
 	group_param_casts(&f);
 	apply(&f);
 	fuse_grad_epilogues(g);

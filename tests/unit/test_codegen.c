@@ -931,7 +931,8 @@ Test(codegen, relu_mask)
 
 /* the move groups of passes/fuse.c against the interpreter: attention's split into heads (a
  * Slice read in place by its Transpose, with and without the Cast to half), the merge of the
- * heads ([Transpose, Reshape, Cast]), a Concat writing its half copy beside its result */
+ * heads ([Transpose, Reshape, Cast]), a Concat writing its half copy beside its result, and a
+ * Concat reading two transposes in place */
 Test(codegen, move_groups)
 {
 	Graph *g = ir_graph_new("moves");
@@ -962,7 +963,25 @@ Test(codegen, move_groups)
 	Value *cat = attr_op(g, OP_CONCAT, 2, (Value *[]){parts[1], parts[2]}, "axis", 1); /* [N,4,4,3] */
 	th_out(g, cat);
 	th_out(g, cast(g, cast(g, cat, "f16"), "f32"));
+	Value *tin[2]; /* a Concat of two transposes that only it reads (the split's gradient) */
+	for (int i = 0; i < 2; i++) {
+		Node *r = ir_begin(g, OP_RESHAPE, NULL, 1, &x);
+		ir_set_ints(g, r, "shape", 4, (int64_t[]){-1, 4, 3, 6});
+		Value *rx = th_gfin(g, r);
+		Node *tn = ir_begin(g, OP_TRANSPOSE, NULL, 1, &rx);
+		ir_set_ints(g, tn, "perm", 4, i ? (int64_t[]){0, 3, 1, 2} : (int64_t[]){0, 1, 3, 2});
+		Value *tv = th_gfin(g, tn); /* [N,6,4,3] or [N,4,6,3] */
+		Node *rr = ir_begin(g, OP_RESHAPE, NULL, 1, &tv);
+		ir_set_ints(g, rr, "shape", 3, (int64_t[]){-1, 4, 18});
+		tin[i] = th_gfin(g, rr);
+	}
+	th_out(g, attr_op(g, OP_CONCAT, 2, tin, "axis", 2)); /* [N,4,36] */
 	cr_assert_eq(pass_fuse(g), 0, "%s", g->err);
+	int in_concat = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		in_concat += g->nodes[i]->op == OP_TRANSPOSE && i + 2 < g->nnodes && ir_attr_i(g->nodes[i], "fuse", 0) > 0 &&
+			     ir_attr_i(g->nodes[i], "fuse", 0) == ir_attr_i(g->nodes[g->nnodes - 1], "fuse", -1);
+	cr_assert_eq(in_concat, 2, "both transposes in the Concat's group");
 	int moves = 0;
 	for (int i = 0; i < g->nnodes; i++)
 		moves += g->nodes[i]->op == OP_SLICE && ir_attr_i(g->nodes[i], "fuse", 0) > 0;
