@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 tools/setup.sh >/dev/null
 mkdir -p out
 D=samples/data
-build/bin/dlcc samples/mlp/mlp.onnx -o out/mlp.so --optimizer adam --lr 0.001 --batch 64
-build/bin/dlcc train out/mlp.so --input x=$D/digits_train_x.npy --label $D/digits_train_y.npy \
+dlcc=${DLCC_BUILD:-build}/bin/dlcc # the build tools/setup.sh made
+$dlcc samples/mlp/mlp.onnx -o out/mlp.so --optimizer adam --lr 0.001 --batch 64
+$dlcc train out/mlp.so --input x=$D/digits_train_x.npy --label $D/digits_train_y.npy \
   --batch 64 --epochs ${EPOCHS:-20} --seed 1 --eval-input x=$D/digits_test_x.npy \
   --eval-label $D/digits_test_y.npy --save out/mlp_trained.safetensors ${DLCC_DEVICE_ARG:-}
 echo "trained parameters: out/mlp_trained.safetensors"
