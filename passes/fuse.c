@@ -235,72 +235,62 @@ static int group_count(const Fuse *f, int G, Op op)
 	return c;
 }
 
-/* the Cast of the logits' gradient to half precision (the products' operand) joins the loss
- * group that makes the gradient: the kernel writes the half copy as it writes the gradient */
-static int join_loss_cast(Fuse *f, int at)
+/* n casts an f32 value to half precision (mixed precision: a product's operand) */
+static int half_cast(const Node *n)
 {
-	const Node *n = f->g->nodes[at];
-	int G = grp_of_value(f, n->in[0]);
-	if (n->op != OP_CAST || G < 0 || f->groups[G].kind != G_LOSS || !ir_dt_is_half(n->out[0]->dt) ||
-	    n->in[0]->dt != DT_F32 || n->in[0]->def->op != OP_SOFTMAX_CROSS_ENTROPY_GRAD ||
-	    group_count(f, G, OP_CAST) || !can_hoist(f, G, at))
+	return n->op == OP_CAST && n->in[0]->dt == DT_F32 && ir_dt_is_half(n->out[0]->dt);
+}
+
+/* the node at `at` joins G where G runs, when its operands are made by then */
+static int hoist_into(Fuse *f, int G, int at)
+{
+	if (!can_hoist(f, G, at))
 		return 0;
 	f->grp[at] = G;
 	f->groups[G].size++;
 	return 1;
 }
 
-/* a Cast to half precision of an elementwise member of a reduction group (a gradient that is
- * also summed into a bias gradient) joins it: the kernel that computes the value at each
- * element writes its half copy too (apply() keeps the reduction last) */
-static int join_reduce_cast(Fuse *f, int at)
+/* A half Cast joins the kernel that makes its operand, which writes the half copy beside (or
+ * instead of) the f32 value:
+ *   the loss group, for the logits' gradient;
+ *   a reduction group, for an elementwise member (a gradient also summed into a bias
+ *   gradient; apply() keeps the reduction last);
+ *   a Softmax / LogSoftmax, fused or alone (attention's probabilities). */
+static int join_cast(Fuse *f, int at)
 {
-	const Node *n = f->g->nodes[at];
-	int G = grp_of_value(f, n->in[0]);
-	if (n->op != OP_CAST || G < 0 || f->groups[G].kind != G_REDUCE || !ir_dt_is_half(n->out[0]->dt) ||
-	    ir_ops[n->in[0]->def->op].kclass == K_REDUCE || tensor_count(f, G, at) > FUSE_MAX_TENSORS ||
-	    !can_hoist(f, G, at))
-		return 0;
-	for (int j = f->groups[G].first; j < f->g->nnodes; j++) /* the index space: the summed value's */
-		if (f->grp[j] == G && ir_ops[f->g->nodes[j]->op].kclass == K_REDUCE &&
-		    !ir_shape_eq(&f->g->nodes[j]->in[0]->shape, &n->out[0]->shape))
-			return 0;
-	f->grp[at] = G;
-	f->groups[G].size++;
-	return 1;
-}
-
-/* a Cast to half precision of a Softmax / LogSoftmax (attention's probabilities, the operand of
- * the next product) joins the row kernel that makes them, standalone or fused: the kernel
- * writes the half copy beside the result */
-static int join_row_cast(Fuse *f, int at)
-{
-	const Node *n = f->g->nodes[at];
-	const Node *d = n->in[0]->def;
-	if (n->op != OP_CAST || !d || (d->op != OP_SOFTMAX && d->op != OP_LOG_SOFTMAX) || !ir_dt_is_half(n->out[0]->dt) ||
-	    n->in[0]->dt != DT_F32)
+	const Node *n = f->g->nodes[at], *d = n->in[0]->def;
+	if (!half_cast(n) || !d)
 		return 0;
 	int j = f->pos[d->id], G = f->grp[j];
-	if (G >= 0 && (f->groups[G].kind != G_ROW || group_count(f, G, OP_CAST)))
-		return 0;
-	if (G < 0) {
-		G = new_group(f, G_ROW, j);
-		f->groups[G].closed = 1;
+	if (G >= 0 && f->groups[G].kind == G_LOSS)
+		return d->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD && !group_count(f, G, OP_CAST) && hoist_into(f, G, at);
+	if (G >= 0 && f->groups[G].kind == G_REDUCE) {
+		if (ir_ops[d->op].kclass == K_REDUCE || tensor_count(f, G, at) > FUSE_MAX_TENSORS)
+			return 0;
+		for (int k = f->groups[G].first; k < f->g->nnodes; k++) /* the index space: the summed value's */
+			if (f->grp[k] == G && ir_ops[f->g->nodes[k]->op].kclass == K_REDUCE &&
+			    !ir_shape_eq(&f->g->nodes[k]->in[0]->shape, &n->out[0]->shape))
+				return 0;
+		return hoist_into(f, G, at);
 	}
-	if (!can_hoist(f, G, at)) {
-		if (f->groups[G].size == 1) /* the group made here: undo it */
-			f->grp[j] = -1, f->ngroups--;
+	if ((d->op != OP_SOFTMAX && d->op != OP_LOG_SOFTMAX) ||
+	    (G >= 0 && (f->groups[G].kind != G_ROW || group_count(f, G, OP_CAST))))
 		return 0;
-	}
-	f->grp[at] = G;
-	f->groups[G].size++;
-	return 1;
+	if (G >= 0)
+		return hoist_into(f, G, at);
+	G = new_group(f, G_ROW, j);
+	f->groups[G].closed = 1;
+	if (hoist_into(f, G, at))
+		return 1;
+	f->grp[j] = -1, f->ngroups--; /* the group made here: undo it */
+	return 0;
 }
 
 static void visit_ew(Fuse *f, int at)
 {
 	const Node *n = f->g->nodes[at];
-	if (join_loss_cast(f, at) || join_reduce_cast(f, at) || join_row_cast(f, at))
+	if (join_cast(f, at))
 		return;
 	int G = producer_group(f, n, &n->out[0]->shape);
 	if (G < 0 || !try_join(f, G, at))
@@ -549,51 +539,28 @@ static void join_chain(Fuse *f, int G, int p, const int *views, int nv)
 		f->grp[views[v]] = G;
 }
 
-/* [Slice, Reshape..., Transpose, ...]: a Slice whose result only a Transpose reads (through
- * Reshapes) — attention's split of q, k, v into heads — joins the Transpose's move group, or
- * makes one with it: the transpose reads the slice's elements in place */
-static void attach_slices(Fuse *f)
+/* Nodes of op `sink` (in no group, or first in a move group) take in the nodes of op `src` whose
+ * results only they read (through Reshapes), which then run in the sink's kernel, read in place:
+ *   [Slice, Reshape..., Transpose, ...]  attention's split of q, k, v into heads
+ *   [Transpose, Reshape...]* Concat      its gradient */
+static void attach_sources(Fuse *f, Op sink, Op src)
 {
 	Graph *g = f->g;
 	for (int j = 0; j < g->nnodes; j++) {
-		const Node *t = g->nodes[j];
+		const Node *n = g->nodes[j];
 		int G = f->grp[j];
-		if (t->op != OP_TRANSPOSE || (G >= 0 && (f->groups[G].kind != G_EW || f->groups[G].first != j)))
+		if (n->op != sink || (G >= 0 && (f->groups[G].kind != G_EW || f->groups[G].first != j)))
 			continue;
-		int views[4], nv, reader = j;
-		const Value *x = up_views(f, t->in[0], &reader, views, &nv);
-		if (!x->def || x->def->op != OP_SLICE || !sole_reader(f, x, reader) || f->grp[f->pos[x->def->id]] >= 0)
-			continue;
-		if (G < 0) {
-			G = new_group(f, G_EW, j);
-			f->groups[G].closed = 1;
-		}
-		join_chain(f, G, f->pos[x->def->id], views, nv);
-	}
-}
-
-/* [Transpose, Reshape...]* Concat: the Transposes whose results only a Concat reads (through
- * Reshapes) — the gradient of attention's split into heads — join the Concat's group, or make
- * one with it: the Concat reads their inputs in place */
-static void attach_concat_inputs(Fuse *f)
-{
-	Graph *g = f->g;
-	for (int j = 0; j < g->nnodes; j++) {
-		const Node *c = g->nodes[j];
-		int G = f->grp[j];
-		if (c->op != OP_CONCAT || (G >= 0 && (f->groups[G].kind != G_EW || f->groups[G].first != j)))
-			continue;
-		for (int i = 0; i < c->nin; i++) {
+		for (int i = 0; i < n->nin; i++) {
 			int views[4], nv, reader = j;
-			const Value *t = up_views(f, c->in[i], &reader, views, &nv);
-			if (!t->def || t->def->op != OP_TRANSPOSE || !sole_reader(f, t, reader) ||
-			    f->grp[f->pos[t->def->id]] >= 0)
+			const Value *x = up_views(f, n->in[i], &reader, views, &nv);
+			if (!x->def || x->def->op != src || !sole_reader(f, x, reader) || f->grp[f->pos[x->def->id]] >= 0)
 				continue;
 			if (G < 0) {
 				G = new_group(f, G_EW, j);
 				f->groups[G].closed = 1;
 			}
-			join_chain(f, G, f->pos[t->def->id], views, nv);
+			join_chain(f, G, f->pos[x->def->id], views, nv);
 		}
 	}
 }
@@ -756,8 +723,8 @@ int pass_fuse(Graph *g)
 	walk(&f);
 	attach_epilogues(&f);
 	attach_transposes(&f);
-	attach_slices(&f);
-	attach_concat_inputs(&f);
+	attach_sources(&f, OP_TRANSPOSE, OP_SLICE);
+	attach_sources(&f, OP_CONCAT, OP_TRANSPOSE);
 	group_param_casts(&f);
 	apply(&f);
 	fuse_grad_epilogues(g);
