@@ -142,8 +142,12 @@ int cg_chain_init(CgEmit *e, CgChain *c, const Node *const *nodes, int n, const 
 		for (int k = 0; k < m->nin; k++)
 			if (!member_of(c, m->in[k]) && ext_index(c, m->in[k]) < 0)
 				c->ext[c->next++] = m->in[k];
-		if (!e->plan->fu.internal[m->out[0]->id])
+		if (!e->plan->fu.internal[m->out[0]->id]) {
+			if (!ir_shape_eq(&m->out[0]->shape, dom)) /* passes/fuse.c: a broadcast member stays inside */
+				return cg_fail(e->err, e->errlen, "codegen: node '%s': a fused result of a smaller shape "
+						   "than its kernel's is read outside it", m->name);
 			c->out[c->nout++] = m->out[0];
+		}
 	}
 	DLCC_ASSERT(c->next + c->nout < CG_MAX_ARGS - 4);
 	return 0;
@@ -204,7 +208,7 @@ static int emit_chain_kernel(CgEmit *e, const Node *n, const char *what, const N
 {
 	CgChain c = {.map_body = map_body};
 	CgKernel k;
-	const Shape *dom = &nodes[0]->out[0]->shape;
+	const Shape *dom = &nodes[cnt - 1]->out[0]->shape; /* (a first member may broadcast into it) */
 	if (cg_chain_init(e, &c, nodes, cnt, dom) < 0)
 		return -1;
 	cg_kernel_begin(e, &k, n, what);

@@ -68,7 +68,7 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 	int row = gr->n - 1 - (gr->kind == CG_G_ROW && gr->nodes[gr->n - 1]->op == OP_CAST); /* the row op */
 	const Shape *dom = gr->kind == CG_G_REDUCE ? &gr->nodes[gr->n - 1]->in[0]->shape
 			   : gr->kind == CG_G_ROW  ? &gr->nodes[row]->in[0]->shape
-						   : &gr->nodes[0]->out[0]->shape;
+						   : &gr->nodes[gr->n - 1]->out[0]->shape;
 	for (int i = 0; i < gr->n; i++) {
 		const Node *n = gr->nodes[i];
 		KClass k = ir_ops[n->op].kclass;
@@ -94,6 +94,8 @@ static int check_group(const CgGroup *gr, char *err, size_t errlen)
 		default:
 			ok = (i == gr->n - 1 && gr->kind == CG_G_REDUCE) || (gr->kind == CG_G_ROW && i == row) ||
 			     (gr->kind == CG_G_ROW && i > row && n->op == OP_CAST && n->in[0] == gr->nodes[row]->out[0]) ||
+			     ((k == K_UNARY || k == K_BINARY || n->op == OP_CAST || n->op == OP_WHERE) &&
+			      gr->kind != CG_G_ROW && ir_broadcasts_to(&n->out[0]->shape, dom)) ||
 			     ((k == K_UNARY || k == K_BINARY || n->op == OP_CAST || n->op == OP_WHERE) &&
 			      ir_shape_eq(&n->out[0]->shape, dom));
 		}

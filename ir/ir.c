@@ -391,3 +391,13 @@ int ir_value_visible(const Graph *g, const Value *v)
 			return 1;
 	return g->loss == v;
 }
+
+int ir_broadcasts_to(const Shape *s, const Shape *d)
+{
+	if (s->rank > d->rank)
+		return 0;
+	for (int i = 1; i <= s->rank; i++)
+		if (s->d[s->rank - i] != 1 && s->d[s->rank - i] != d->d[d->rank - i])
+			return 0;
+	return 1;
+}

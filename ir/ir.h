@@ -194,6 +194,8 @@ char *ir_dim_str(int64_t d, char *buf, size_t len);
 #undef X
 /* numpy broadcasting of two shapes; -1 and g->err when incompatible */
 int ir_broadcast(Graph *g, const Shape *a, const Shape *b, Shape *out);
+/* s broadcasts to d as it is (numpy rules: aligned right, each dim equal or 1) */
+int ir_broadcasts_to(const Shape *s, const Shape *d);
 /* positions start, start+step, ... before end (Slice, normalised attributes; ir/shape_tensor.c) */
 int64_t ir_slice_count(int64_t start, int64_t end, int64_t step);
 

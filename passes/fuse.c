@@ -42,8 +42,11 @@
  * position: a joining node either moves the group down to itself (legal when nothing that runs
  * in between reads the group's outputs) or moves up to the group (legal when its operands are
  * made before it), as a bias gradient's ReduceSum moves up to its ReluGrad past the matrix
- * products that also read it. Every member is computed once per element (nothing is
- * recomputed). Precondition: a verified graph; re-running it regroups.
+ * products that also read it. Every member is computed once per element of its own, except a
+ * lone elementwise node of a smaller (broadcast) shape that only one later group reads, which
+ * that group computes at each of its elements (sink_broadcast_producers: a bounded few
+ * operations, never a reduction or a product). Precondition: a verified graph; re-running it
+ * regroups.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +592,41 @@ static void attach_transposes(Fuse *f)
 	}
 }
 
+/* An elementwise node alone (in no group, or in one of its own) whose result only one later
+ * elementwise or reduction group
+ * reads, of a shape that broadcasts to that group's index space (a per-row scalar between a
+ * LayerNorm's reductions: Div(sum, n)), joins it: the kernel computes it at each element from
+ * operands it reads there anyway — a few operations recomputed per element instead of a
+ * launch and a round trip through memory. */
+static void sink_broadcast_producers(Fuse *f)
+{
+	Graph *g = f->g;
+	for (int j = 0; j < g->nnodes; j++) {
+		const Node *n = g->nodes[j];
+		int own = f->grp[j]; /* none, or a group of its own */
+		if (!is_ew(n) || (own >= 0 && (f->groups[own].size != 1 || f->groups[own].kind != G_EW)) ||
+		    ir_value_visible(g, n->out[0]) || f->use0[n->out[0]->id + 1] == f->use0[n->out[0]->id])
+			continue;
+		int G = f->grp[f->use[f->use0[n->out[0]->id]]];
+		for (int u = f->use0[n->out[0]->id]; u < f->use0[n->out[0]->id + 1] && G >= 0; u++)
+			G = f->grp[f->use[u]] == G ? G : -1;
+		if (G < 0 || (f->groups[G].kind != G_EW && f->groups[G].kind != G_REDUCE) || f->groups[G].at < j ||
+		    ir_ops[g->nodes[f->groups[G].first]->op].kclass == K_GEMM || tensor_count(f, G, j) > FUSE_MAX_TENSORS)
+			continue;
+		const Shape *dom = NULL;
+		for (int k = f->groups[G].first; k < g->nnodes; k++)
+			if (f->grp[k] == G)
+				dom = f->groups[G].kind == G_REDUCE ? &g->nodes[k]->in[0]->shape : &g->nodes[k]->out[0]->shape;
+		if (!dom || !ir_broadcasts_to(&n->out[0]->shape, dom))
+			continue;
+		if (own >= 0)
+			f->groups[own].size = 0;
+		f->grp[j] = G;
+		f->groups[G].first = j < f->groups[G].first ? j : f->groups[G].first;
+		f->groups[G].size++;
+	}
+}
+
 /* the mixed-precision Casts of parameters (each alone in its group) become one group that runs
  * where the first of them does: their operands exist from the start */
 static void group_param_casts(Fuse *f)
@@ -722,6 +760,7 @@ int pass_fuse(Graph *g)
 	index_uses(&f);
 	walk(&f);
 	attach_epilogues(&f);
+	sink_broadcast_producers(&f);
 	attach_transposes(&f);
 	attach_sources(&f, OP_TRANSPOSE, OP_SLICE);
 	attach_sources(&f, OP_CONCAT, OP_TRANSPOSE);
