@@ -20,8 +20,8 @@
  * Where the runtime has no such epilogue (rt_gemm_ep returns 1: no cuBLASLt, a failed
  * self-check, the CPU with DLCC_NO_GEMM_EPILOGUE=1, an fp64 check) the schedule computes the
  * product with rt_gemm and the epilogue with small kernels (not counted in the step's launches):
- * the activation in place, the mask from the ReLU's result, a column sum (one thread per
- * column, rows in order) for a bias gradient.
+ * the activation in place, the mask from the ReLU's result, the bias gradient as any other
+ * column sum (cg_reduce.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -208,27 +208,6 @@ static void emit_act_kernel(CgEmit *e, const CgGroup *gr, const EpForm *f)
 	cg_kernel_close(e, &k);
 }
 
-/* the fallback's bias gradient: out[c] = sum over the rows of x [rows, C], rows in order */
-static void emit_column_sum(CgEmit *e, const CgGroup *gr, const Value *x, const Value *out)
-{
-	const Shape *s = &x->shape;
-	int64_t C = s->d[s->rank - 1];
-	CgKernel k;
-	kernel_start(e, &k, NULL, cg_group_comment(gr), "bias_grad");
-	cg_arg_out(&k, "out", out);
-	cg_arg_in(&k, "x", x);
-	snprintf(k.grid, sizeof k.grid, "dlcc_grid(%lldLL)", (long long)C);
-	cg_kernel_open(e, &k);
-	char cols[32], el[96];
-	snprintf(cols, sizeof cols, "%lldLL", (long long)C);
-	snprintf(el, sizeof el, "x[r * %lldLL + c]", (long long)C);
-	cg_printf(&e->dev, "\tconst long long rows = %s;\n\t%s {\n\t\tR s = (R)0;\n", cg_prod(s, 0, s->rank - 1, "B"),
-		  cg_loop("c", cols));
-	cg_printf(&e->dev, "\t\tfor (long long r = 0; r < rows; r++)\n\t\t\ts += %s;\n\t\tout[c] = s;\n\t}\n",
-		  cg_ld(x->dt, el));
-	cg_kernel_close(e, &k);
-}
-
 /* the fallback's half D: y = x rounded */
 static void emit_round(CgEmit *e, const CgGroup *gr, const Value *x, const Value *y)
 {
@@ -252,6 +231,23 @@ int cg_emit_relu_mask(CgEmit *e, const Node *n)
 		emit_relu_mask_grad(e, n, NULL, n->in[0], n->in[1], n->out[0]);
 	e->launches++;
 	return 0;
+}
+
+/* the fallback's bias gradient: the group's ReduceSum as the program's other column sums run
+ * (cg_reduce.c: split over blocks, the plan's reduction scratch), over W when it holds what the
+ * ReduceSum reads (a half D: the ReduceSum's own operand stays inside the epilogue) */
+static int emit_bias_grad(CgEmit *e, const CgGroup *gr, const Value *W)
+{
+	const Node *s = NULL;
+	for (int i = 1; i < gr->n; i++)
+		s = gr->nodes[i]->op == OP_REDUCE_SUM ? gr->nodes[i] : s;
+	DLCC_ASSERT(s);
+	if (!is_internal(e, s->in[0]))
+		return cg_emit_reduce(e, s);
+	Node t = *s;
+	Value *in[1] = {(Value *)W};
+	t.in = in;
+	return cg_emit_reduce(e, &t);
 }
 
 /* ---- the group ---- */
@@ -297,8 +293,8 @@ int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
 		emit_relu_mask(e, NULL, what, W, f.aux);
 	if (f.act && f.act->op == OP_RELU_MASK_GRAD)
 		emit_relu_mask_grad(e, NULL, what, W, f.aux, W);
-	if (ep_has_bias(&f) && gr->nodes[1]->op != OP_ADD)
-		emit_column_sum(e, gr, f.summed ? f.summed : W, f.bias);
+	if (ep_has_bias(&f) && gr->nodes[1]->op != OP_ADD && emit_bias_grad(e, gr, W) < 0)
+		return -1;
 	if (W != D)
 		emit_round(e, gr, W, D);
 	e->launches = launches;
