@@ -4,7 +4,7 @@
  *
  * On first use: dlopen libcublasLt (.so.13, .so.12, unversioned, then /usr/local/cuda/lib64),
  * cublasLtCreate and a 4 MiB workspace. On the first use of each epilogue (rt.h RtEpilogue), a
- * self-check: an 8x3x7 product with that epilogue computed by cuBLASLt and compared with
+ * self-check: a 24x3x7 product with that epilogue computed by cuBLASLt and compared with
  * rt_ep_host — the result, the bias gradient, and the auxiliary output (the ReLU bit-mask bit
  * for bit, so that a mask cuBLASLt writes means what the generated fallback kernels read; the
  * GELU input). Any failure (no library, a status, a wrong number — an erf GELU where the tanh
@@ -132,7 +132,7 @@ static int lt_run(RtLt *l, RtEpilogue ep, dlcc_dtype dt, dlcc_dtype ct, int tran
 
 /* ---- the self-check of one epilogue: a small product by cuBLASLt and by rt_ep_host ---- */
 
-enum { SC_M = 8, SC_N = 3, SC_K = 7, SC_LDM = 128 }; /* SC_LDM: the mask's leading dimension in bits */
+enum { SC_M = 24, SC_N = 3, SC_K = 7, SC_LDM = 128 }; /* SC_LDM: the mask's leading dimension in bits; SC_M rows span 3 of its bytes */
 
 typedef struct {
 	float a[SC_M * SC_K], b[SC_K * SC_N + 3], c[SC_M * SC_N]; /* each array 16-byte aligned */
