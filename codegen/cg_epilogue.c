@@ -182,7 +182,7 @@ static void emit_act_kernel(CgEmit *e, const CgGroup *gr, const EpForm *f)
 {
 	const Shape *s = &f->W->shape;
 	int64_t C = s->d[s->rank - 1];
-	int fwd = f->p != NULL && gr->nodes[1]->op == OP_ADD;
+	int fwd = gr->nodes[1]->op == OP_ADD;
 	CgKernel k;
 	kernel_start(e, &k, NULL, cg_group_comment(gr), "gemm_epilogue");
 	cg_arg_out(&k, "y", f->W);
@@ -199,11 +199,8 @@ static void emit_act_kernel(CgEmit *e, const CgGroup *gr, const EpForm *f)
 		cg_printf(&e->dev, "\t\tconst R v = y[i] + bias[i %% %lldLL];\n", (long long)C);
 		if (f->aux && f->aux->dt != DT_U8)
 			cg_puts(&e->dev, "\t\taux[i] = v;\n");
-		const Op a = f->act ? f->act->op : OP_ADD;
-		cg_printf(&e->dev, "\t\ty[i] = %s;\n\t}\n",
-			  a == OP_RELU ? "v > (R)0 ? v : (R)0"
-			  : a == OP_GELU_TANH ? "(R)0.5 * v * ((R)1 + r_tanh((R)0.79788456080286536 * (v + (R)0.044715 * v * v * v)))"
-					      : "v");
+		/* the activation's body from the op table, over its operand a */
+		cg_printf(&e->dev, "\t\tconst R a = v;\n\t\ty[i] = %s;\n\t}\n", f->act ? ir_ops[f->act->op].body : "a");
 	}
 	cg_kernel_close(e, &k);
 }
@@ -252,8 +249,6 @@ static int emit_bias_grad(CgEmit *e, const CgGroup *gr, const Value *W)
 
 /* ---- the group ---- */
 
-static int ep_has_bias(const EpForm *f) { return f->bias != NULL; }
-
 int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
 {
 	EpForm f;
@@ -293,7 +288,7 @@ int cg_emit_gemm_group(CgEmit *e, const CgGroup *gr)
 		emit_relu_mask(e, NULL, what, W, f.aux);
 	if (f.act && f.act->op == OP_RELU_MASK_GRAD)
 		emit_relu_mask_grad(e, NULL, what, W, f.aux, W);
-	if (ep_has_bias(&f) && gr->nodes[1]->op != OP_ADD && emit_bias_grad(e, gr, W) < 0)
+	if (f.bias && gr->nodes[1]->op != OP_ADD && emit_bias_grad(e, gr, W) < 0) /* a bias gradient */
 		return -1;
 	if (W != D)
 		emit_round(e, gr, W, D);
