@@ -263,9 +263,10 @@ static int lt_usable(Rt *rt, RtLt *l, RtEpilogue ep, dlcc_dtype ct)
 	if (!l->checked[ep][c]) {
 		l->checked[ep][c] = lt_selfcheck(rt, l, ep, ct) == 0 ? 1 : -1;
 		rt->err[0] = 0;
-		if (l->checked[ep][c] < 0 && getenv("DLCC_VERBOSE"))
-			fprintf(stderr, "dlcc: cuBLASLt epilogue %s (D %s) failed its self-check; using cuBLAS and kernels\n",
-				names[ep], c == 1 ? "fp16" : c == 2 ? "bf16" : "fp32");
+		if (getenv("DLCC_VERBOSE"))
+			fprintf(stderr, "dlcc: cuBLASLt epilogue %s (D %s) %s\n", names[ep],
+				c == 1 ? "fp16" : c == 2 ? "bf16" : "fp32",
+				l->checked[ep][c] > 0 ? "passed its self-check" : "failed its self-check; using cuBLAS and kernels");
 	}
 	return l->checked[ep][c] > 0;
 }

@@ -2,7 +2,8 @@
 # The GPU suite: on a machine with an NVIDIA GPU, every end-to-end test with the artifacts on the
 # GPU (--device cuda) — the mixed-precision and epilogue tests among them — then `dlcc check` of
 # every fixture model in fp32, fp16 and bf16 on the GPU against the interpreter in the same
-# precision. The benchmark is separate: PRECISIONS="fp32 bf16 fp16" NO_FUSE=1 bench/run_bench.sh.
+# precision, and which cuBLASLt epilogues pass their self-check on this GPU. The benchmark is
+# separate: PRECISIONS="fp32 bf16 fp16" NO_FUSE=1 bench/run_bench.sh.
 # Tests run DLCC_SUITE_JOBS at a time (default 8; they share the GPU, so no timings are taken here).
 # Prints one summary; exit status 1 if any test failed.
 #   tools/gpu_suite.sh [BUILD_DIR]      (default build/, made by tools/setup.sh)
@@ -29,6 +30,13 @@ for p in fp32 fp16 bf16; do
       --optimizer adam --device cuda &
   done
 done
+# which cuBLASLt epilogues pass their first-use self-check on this GPU (runtime/rt_cublaslt.c)
+for p in fp32 fp16 bf16; do
+  for m in samples/mlp/mlp.onnx tests/fixtures/models/gelu_mlp.onnx; do
+    slot; job "lt-$p-$(basename "$m" .onnx)" env DLCC_VERBOSE=1 "$B/bin/dlcc" check "$m" --precision "$p" \
+      --steps 2 --device cuda &
+  done
+done
 wait
 pass=0; failn=0; summary=""
 for t in tests/e2e/*.sh; do
@@ -46,6 +54,8 @@ for p in fp32 fp16 bf16; do
   if [ -z "$bad" ]; then r=PASS; pass=$((pass+1)); else r=FAIL; failn=$((failn+1)); fi
   summary+=$(printf '%-18s %s  %d models%s' "check-$p" "$r" "$ok" "${bad:+, failed:$bad}")$'\n'
 done
+lt=$(cat "$L"/lt-*.log 2>/dev/null | grep -o 'cuBLASLt epilogue .*' | sort -u)
+summary+="cuBLASLt epilogues (self-checks):"$'\n'"${lt:-  none reported}"$'\n'
 echo "== GPU suite summary ($gpu) =="
 printf '%s' "$summary"
 echo "$pass passed, $failn failed"
