@@ -104,27 +104,30 @@ static int grp_of_value(const Fuse *f, const Value *v)
 static int eff(const Fuse *f, int j) { return f->grp[j] >= 0 ? f->groups[f->grp[j]].at : j; }
 
 
-static void index_uses(Fuse *f)
+void fuse_index_uses(const Graph *g, int **use0_out, int **use_out)
 {
-	Graph *g = f->g;
 	int *cnt = calloc(g->nvalues + 2, sizeof *cnt), total = 0;
 	for (int j = 0; j < g->nnodes; j++)
 		for (int k = 0; k < g->nodes[j]->nin; k++)
 			cnt[g->nodes[j]->in[k]->id]++;
-	f->use0 = malloc((g->nvalues + 2) * sizeof *f->use0);
+	int *use0 = malloc((g->nvalues + 2) * sizeof *use0);
 	for (int v = 0; v <= g->nvalues; v++) {
-		f->use0[v] = total;
+		use0[v] = total;
 		total += v < g->nvalues ? cnt[v] : 0;
 		cnt[v] = 0;
 	}
-	f->use = malloc((total + 1) * sizeof *f->use);
+	int *use = malloc((total + 1) * sizeof *use);
 	for (int j = 0; j < g->nnodes; j++)
 		for (int k = 0; k < g->nodes[j]->nin; k++) {
 			int v = g->nodes[j]->in[k]->id;
-			f->use[f->use0[v] + cnt[v]++] = j;
+			use[use0[v] + cnt[v]++] = j;
 		}
 	free(cnt);
+	*use0_out = use0;
+	*use_out = use;
 }
+
+static void index_uses(Fuse *f) { fuse_index_uses(f->g, &f->use0, &f->use); }
 
 /* node at position j counts as a member of G (extra: a prospective member) */
 static int in_group(const Fuse *f, int G, int j, int extra) { return f->grp[j] == G || j == extra; }

@@ -48,25 +48,12 @@ static void sched_index(Sched *s)
 	Graph *g = s->g;
 	sched_free(s);
 	s->pos = calloc(g->next_node_id + 1, sizeof *s->pos);
-	s->use0 = calloc(g->nvalues + 2, sizeof *s->use0);
-	int total = 0;
 	for (int j = 0; j < g->nnodes; j++) {
 		s->pos[g->nodes[j]->id] = j;
-		for (int k = 0; k < g->nodes[j]->nin; k++, total++)
-			s->use0[g->nodes[j]->in[k]->id + 1]++;
 		int64_t id = ir_attr_i(g->nodes[j], "fuse", 0);
 		s->next_id = id >= s->next_id ? (int)id + 1 : s->next_id;
 	}
-	for (int v = 0; v <= g->nvalues; v++)
-		s->use0[v + 1] += s->use0[v];
-	int *fill = calloc(g->nvalues + 1, sizeof *fill);
-	s->use = malloc((total + 1) * sizeof *s->use);
-	for (int j = 0; j < g->nnodes; j++)
-		for (int k = 0; k < g->nodes[j]->nin; k++) {
-			int v = g->nodes[j]->in[k]->id;
-			s->use[s->use0[v] + fill[v]++] = j;
-		}
-	free(fill);
+	fuse_index_uses(g, &s->use0, &s->use);
 }
 
 static int nreaders(const Sched *s, const Value *v) { return s->use0[v->id + 1] - s->use0[v->id]; }

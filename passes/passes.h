@@ -68,6 +68,8 @@ int pass_fuse(Graph *g);
 /* inside pass_fuse: a product with a cuBLASLt epilogue form (fuse.c); the backward epilogue
  * groups, on the grouped schedule (fuse_grad.c) */
 int fuse_product_form(const Node *p);
+/* the readers of each value: positions use[use0[id] .. use0[id + 1]) (fuse.c; free both) */
+void fuse_index_uses(const Graph *g, int **use0, int **use);
 int fuse_grad_epilogues(Graph *g);
 
 /* Passes by name, for `dlcc opt --passes a,b` and `--dump-ir`: fold, dce, cse, simplify, mark-params, train
